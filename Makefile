@@ -1,0 +1,94 @@
+# devmon: build the nginx module and probed, run the tests, start the demo.
+
+SHELL :=		/bin/bash
+
+NGINX ?=		/usr/sbin/nginx
+NGINX_SRC ?=		/usr/share/nginx/src
+BUILD ?=		$(CURDIR)/build
+MODULE :=		$(BUILD)/ngx_http_devmon_module.so
+MODULE_SRCS :=		$(wildcard ngx_devmon_module/*.c ngx_devmon_module/*.h)
+
+CC ?=			cc
+CFLAGS_UNIT :=		-g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
+			-Ingx_devmon_module
+UNIT_TESTS :=		$(BUILD)/unit/ws_codec
+
+# Debian packages for building, testing and running everything here;
+# .ci/run and 'make deps' install exactly this list.
+DEPS :=			build-essential nginx nginx-dev libhiredis-dev \
+			libjwt-dev libjansson-dev libssl-dev libsnmp-dev \
+			liboping-dev libcurl4-openssl-dev libuv1-dev \
+			redis-server snmpd snmp openssl curl iproute2 \
+			procps psmisc perl libtest-base-perl libjson-pp-perl \
+			liburi-perl python3 python3-websockets \
+			python3-aiosmtpd clang libclang-rt-14-dev fping
+
+TEST_ENV :=		TEST_NGINX_BINARY=$(NGINX) \
+			TEST_NGINX_LOAD_MODULES=$(MODULE) \
+			DEVMON_ROOT=$(CURDIR) DEVMON_BUILD=$(BUILD) \
+			PERL5LIB=$(CURDIR)/t/lib$$(perl -MTest::Nginx::Socket \
+			-e1 2>/dev/null || echo ":$(CURDIR)/t/lib/fallback")
+
+.PHONY: all module probed unit test check deps demo fuzz bench clean
+
+
+all: module probed
+
+module: $(MODULE)
+
+$(BUILD)/nginx/objs/Makefile: config
+	rm -rf $(BUILD)/nginx
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(BUILD)/nginx
+	cd $(BUILD)/nginx && . ./conf_flags && ./configure \
+		--with-cc-opt="-g -O2 -fPIC -fstack-protector-strong \
+			-Wformat -Werror=format-security -D_FORTIFY_SOURCE=2" \
+		--with-ld-opt="-Wl,-z,relro -Wl,-z,now -fPIC" \
+		"$${NGX_CONF_FLAGS[@]}" \
+		--add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log \
+		|| { tail -20 $(BUILD)/configure.log; exit 1; }
+
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	cp $(BUILD)/nginx/objs/ngx_http_devmon_module.so $@
+
+probed:
+	$(MAKE) -C probed
+
+unit: $(UNIT_TESTS)
+
+$(BUILD)/unit/ws_codec: ngx_devmon_module/ngx_devmon_ws_codec.c \
+		ngx_devmon_module/ngx_devmon_ws_codec.h \
+		t/unit/test_ws_codec.c
+	mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_UNIT) -o $@ ngx_devmon_module/ngx_devmon_ws_codec.c \
+		t/unit/test_ws_codec.c
+
+test: all unit
+	$(TEST_ENV) prove -r t
+
+check: test
+
+deps:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "run as root, or: sudo apt-get update &&" \
+			"sudo apt-get install -y $(DEPS)"; exit 1; fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEPS)
+
+fuzz: $(BUILD)/fuzz/ws_codec
+
+$(BUILD)/fuzz/ws_codec: ngx_devmon_module/ngx_devmon_ws_codec.c \
+		ngx_devmon_module/ngx_devmon_ws_codec.h t/fuzz/fuzz_ws_codec.c
+	mkdir -p $(BUILD)/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+		-Ingx_devmon_module -o $@ \
+		ngx_devmon_module/ngx_devmon_ws_codec.c t/fuzz/fuzz_ws_codec.c
+
+demo:
+	@echo "make demo: not built yet (see issue 7); run 'make test'."
+	@exit 1
+
+clean:
+	rm -rf $(BUILD)
+	$(MAKE) -C probed clean

@@ -1,0 +1,276 @@
+/* ngx_http_devmon_module: directives, configuration and init hooks only. */
+
+/*
+ * Copyright (C) devmon authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_devmon_module.h"
+#include "ngx_http_devmon_ws.h"
+
+
+static void *ngx_http_devmon_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_devmon_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_devmon_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_devmon_ws(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_devmon_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_num_bounds_t  ngx_http_devmon_queue_bounds = {
+    ngx_conf_check_num_bounds, 2, 65536
+};
+
+
+static ngx_command_t  ngx_http_devmon_commands[] = {
+
+    { ngx_string("devmon_ws"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_devmon_ws,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_allow_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_devmon_allow_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, ws.max_message),
+      NULL },
+
+    { ngx_string("devmon_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, ws.ping_interval),
+      NULL },
+
+    { ngx_string("devmon_ping_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, ws.ping_timeout),
+      NULL },
+
+    { ngx_string("devmon_close_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, ws.close_timeout),
+      NULL },
+
+    { ngx_string("devmon_send_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, ws.queue_frames),
+      &ngx_http_devmon_queue_bounds },
+
+    { ngx_string("devmon_send_queue_bytes"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, ws.queue_bytes),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_devmon_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_devmon_create_main_conf,      /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_devmon_create_loc_conf,       /* create location configuration */
+    ngx_http_devmon_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_devmon_module = {
+    NGX_MODULE_V1,
+    &ngx_http_devmon_module_ctx,           /* module context */
+    ngx_http_devmon_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_devmon_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_devmon_main_conf_t  *dmcf;
+
+    dmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_devmon_main_conf_t));
+    if (dmcf == NULL) {
+        return NULL;
+    }
+
+    return dmcf;
+}
+
+
+static void *
+ngx_http_devmon_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_devmon_loc_conf_t  *dlcf;
+
+    dlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_devmon_loc_conf_t));
+    if (dlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     dlcf->serve = NGX_HTTP_DEVMON_NONE;
+     */
+
+    dlcf->ws.origins = NGX_CONF_UNSET_PTR;
+    dlcf->ws.max_message = NGX_CONF_UNSET_SIZE;
+    dlcf->ws.max_frame = NGX_CONF_UNSET_SIZE;
+    dlcf->ws.ping_interval = NGX_CONF_UNSET_MSEC;
+    dlcf->ws.ping_timeout = NGX_CONF_UNSET_MSEC;
+    dlcf->ws.close_timeout = NGX_CONF_UNSET_MSEC;
+    dlcf->ws.queue_frames = NGX_CONF_UNSET_UINT;
+    dlcf->ws.queue_bytes = NGX_CONF_UNSET_SIZE;
+
+    return dlcf;
+}
+
+
+static char *
+ngx_http_devmon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_devmon_loc_conf_t *prev = parent;
+    ngx_http_devmon_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->ws.origins, prev->ws.origins, NULL);
+    ngx_conf_merge_size_value(conf->ws.max_message, prev->ws.max_message,
+                              64 * 1024);
+    ngx_conf_merge_size_value(conf->ws.max_frame, prev->ws.max_frame,
+                              conf->ws.max_message);
+    ngx_conf_merge_msec_value(conf->ws.ping_interval, prev->ws.ping_interval,
+                              30000);
+    ngx_conf_merge_msec_value(conf->ws.ping_timeout, prev->ws.ping_timeout,
+                              10000);
+    ngx_conf_merge_msec_value(conf->ws.close_timeout, prev->ws.close_timeout,
+                              5000);
+    ngx_conf_merge_uint_value(conf->ws.queue_frames, prev->ws.queue_frames,
+                              1024);
+    ngx_conf_merge_size_value(conf->ws.queue_bytes, prev->ws.queue_bytes,
+                              1024 * 1024);
+
+    if (conf->ws.max_message < 125) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"devmon_max_message_size\" must be at least 125");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->ws.ping_interval && conf->ws.ping_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"devmon_ping_timeout\" must not be 0 while "
+                           "\"devmon_ping_interval\" is set");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_devmon_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_devmon_loc_conf_t *dlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (dlcf->serve != NGX_HTTP_DEVMON_NONE) {
+        return "is duplicate, or the location already serves devmon";
+    }
+
+    dlcf->serve = NGX_HTTP_DEVMON_WS;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_devmon_ws_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_devmon_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_devmon_loc_conf_t *dlcf = conf;
+
+    ngx_str_t   *value, *origin;
+    ngx_uint_t   i;
+
+    if (dlcf->ws.origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    dlcf->ws.origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                        sizeof(ngx_str_t));
+    if (dlcf->ws.origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 1 && value[i].data[0] == '*') {
+            if (cf->args->nelts != 2) {
+                return "\"*\" cannot be combined with other origins";
+            }
+
+            /* any origin: same as not setting the directive */
+            dlcf->ws.origins = NULL;
+            return NGX_CONF_OK;
+        }
+
+        if (ngx_strncmp(value[i].data, "http://", 7) != 0
+            && ngx_strncmp(value[i].data, "https://", 8) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid origin \"%V\": must start with "
+                               "\"http://\" or \"https://\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        origin = ngx_array_push(dlcf->ws.origins);
+        if (origin == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *origin = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
