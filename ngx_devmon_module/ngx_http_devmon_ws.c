@@ -1,0 +1,1545 @@
+/* WebSocket server inside nginx: handshake, frames, send queue, shutdown. */
+
+/*
+ * Copyright (C) devmon authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_devmon_module.h"
+#include "ngx_http_devmon_ws.h"
+#include "ngx_http_devmon_auth.h"
+#include "ngx_http_devmon_stream.h"
+
+
+#define NGX_HTTP_DEVMON_WS_READ_SIZE    4096
+#define NGX_HTTP_DEVMON_WS_READS        16    /* per event, then yield */
+#define NGX_HTTP_DEVMON_WS_WRITE_LINKS  64    /* frames per writev */
+#define NGX_HTTP_DEVMON_WS_QUEUE_INIT   16
+
+/* nginx has no name, nor a reason phrase, for it */
+#define NGX_HTTP_DEVMON_UPGRADE_REQUIRED  426
+
+
+static ngx_int_t ngx_http_devmon_ws_check(ngx_http_request_t *r,
+    ngx_http_devmon_ws_conf_t *wcf, ngx_uint_t *protocol, ngx_int_t *rc);
+static ngx_uint_t ngx_http_devmon_ws_header(ngx_http_request_t *r,
+    const char *name, ngx_table_elt_t **first);
+static ngx_uint_t ngx_http_devmon_ws_header_token(ngx_http_request_t *r,
+    const char *name, const char *token);
+static ngx_int_t ngx_http_devmon_ws_origin_allowed(ngx_array_t *origins,
+    ngx_str_t *origin);
+static ngx_int_t ngx_http_devmon_ws_add_header(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
+static ngx_int_t ngx_http_devmon_ws_handshake_hook(ngx_http_request_t *r,
+    ngx_http_devmon_ws_t *ws, ngx_int_t *rc);
+static ngx_int_t ngx_http_devmon_ws_open(ngx_http_request_t *r,
+    ngx_http_devmon_ws_t *ws, ngx_uint_t protocol);
+static void ngx_http_devmon_ws_opened(ngx_http_devmon_ws_t *ws);
+
+static void ngx_http_devmon_ws_read_handler(ngx_event_t *rev);
+static void ngx_http_devmon_ws_process(ngx_http_devmon_ws_t *ws, u_char *p,
+    size_t n);
+static void ngx_http_devmon_ws_data(ngx_http_devmon_ws_t *ws,
+    ngx_devmon_ws_chunk_t *ch);
+static void ngx_http_devmon_ws_control(ngx_http_devmon_ws_t *ws,
+    ngx_devmon_ws_chunk_t *ch);
+static void ngx_http_devmon_ws_message(ngx_http_devmon_ws_t *ws, u_char *p,
+    size_t len);
+static void ngx_http_devmon_ws_app_ping(ngx_http_devmon_ws_t *ws,
+    json_t *json);
+static void ngx_http_devmon_ws_pong(ngx_http_devmon_ws_t *ws, u_char *p,
+    size_t len);
+static void ngx_http_devmon_ws_fail(ngx_http_devmon_ws_t *ws,
+    ngx_uint_t code);
+static void ngx_http_devmon_ws_shutdown(ngx_http_devmon_ws_t *ws);
+
+static void ngx_http_devmon_ws_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws);
+static ngx_int_t ngx_http_devmon_ws_push(ngx_http_devmon_ws_t *ws,
+    ngx_http_devmon_frame_t *f);
+static void ngx_http_devmon_ws_drop_unsent(ngx_http_devmon_ws_t *ws);
+static void ngx_http_devmon_ws_close_frame(ngx_http_devmon_ws_t *ws,
+    ngx_uint_t code, const char *reason, ngx_uint_t drop);
+static void ngx_http_devmon_ws_abort(ngx_http_devmon_ws_t *ws);
+static void ngx_http_devmon_ws_post_write(ngx_http_devmon_ws_t *ws);
+
+static void ngx_http_devmon_ws_timer_handler(ngx_event_t *ev);
+static void ngx_http_devmon_ws_finalize(ngx_http_devmon_ws_t *ws);
+static void ngx_http_devmon_ws_cleanup(void *data);
+
+
+static u_char  ngx_http_devmon_ws_bye[] =
+    "{\"type\":\"bye\",\"reason\":\"shutdown\",\"resume\":true}";
+
+
+ngx_int_t
+ngx_http_devmon_ws_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_uint_t                   protocol;
+    ngx_http_devmon_ws_t        *ws;
+    ngx_http_devmon_loc_conf_t  *dlcf;
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_devmon_module);
+
+    if (ngx_http_devmon_ws_check(r, &dlcf->ws, &protocol, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_exiting || ngx_terminate) {
+        /* this worker is leaving: the new ones take the client */
+        return ngx_http_devmon_reject(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "shutting_down",
+                                      "the server is restarting, retry",
+                                      "Retry-After", "1");
+    }
+
+    ws = ngx_pcalloc(r->pool, sizeof(ngx_http_devmon_ws_t));
+    if (ws == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ws->request = r;
+    ws->connection = r->connection;
+    ws->conf = &dlcf->ws;
+
+    ngx_http_set_ctx(r, ws, ngx_http_devmon_module);
+
+    if (ngx_http_devmon_ws_handshake_hook(r, ws, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_devmon_ws_open(r, ws, protocol);
+}
+
+
+static ngx_int_t
+ngx_http_devmon_ws_check(ngx_http_request_t *r,
+    ngx_http_devmon_ws_conf_t *wcf, ngx_uint_t *protocol, ngx_int_t *rc)
+{
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+
+    /*
+     * RFC 7230 6.7: an Upgrade not named in Connection is to be ignored,
+     * so either missing makes this a plain request.
+     */
+
+    if (!ngx_http_devmon_ws_header_token(r, "Upgrade", "websocket")
+        || !ngx_http_devmon_ws_header_token(r, "Connection", "upgrade"))
+    {
+        *rc = ngx_http_devmon_reject(r, NGX_HTTP_DEVMON_UPGRADE_REQUIRED,
+                  "upgrade_required",
+                  "this location serves WebSocket only "
+                  "(Upgrade: websocket, Connection: Upgrade)",
+                  "Sec-WebSocket-Version", "13");
+        return NGX_DECLINED;
+    }
+
+    if (r->method != NGX_HTTP_GET) {
+        *rc = ngx_http_devmon_reject(r, NGX_HTTP_BAD_REQUEST, "bad_method",
+                  "the WebSocket handshake must use GET", NULL, NULL);
+        return NGX_DECLINED;
+    }
+
+    if (r->http_version != NGX_HTTP_VERSION_11) {
+        *rc = ngx_http_devmon_reject(r, NGX_HTTP_BAD_REQUEST,
+                  "bad_http_version",
+                  "the WebSocket handshake must use HTTP/1.1", NULL, NULL);
+        return NGX_DECLINED;
+    }
+
+    n = ngx_http_devmon_ws_header(r, "Sec-WebSocket-Version", &h);
+
+    if (n != 1 || h->value.len != 2
+        || ngx_strncmp(h->value.data, "13", 2) != 0)
+    {
+        *rc = ngx_http_devmon_reject(r, NGX_HTTP_DEVMON_UPGRADE_REQUIRED,
+                  "bad_version", "only Sec-WebSocket-Version 13 is supported",
+                  "Sec-WebSocket-Version", "13");
+        return NGX_DECLINED;
+    }
+
+    n = ngx_http_devmon_ws_header(r, "Sec-WebSocket-Key", &h);
+
+    if (n != 1 || !ngx_devmon_ws_key_valid(h->value.data, h->value.len)) {
+        *rc = ngx_http_devmon_reject(r, NGX_HTTP_BAD_REQUEST, "bad_key",
+                  "Sec-WebSocket-Key must be the base64 of 16 bytes, once",
+                  NULL, NULL);
+        return NGX_DECLINED;
+    }
+
+    /*
+     * Only browsers send Origin, and only browsers can be lured into a
+     * cross-site connection, so a request without one is not checked.
+     */
+
+    if (wcf->origins) {
+        n = ngx_http_devmon_ws_header(r, "Origin", &h);
+
+        if (n > 1
+            || (n == 1
+                && !ngx_http_devmon_ws_origin_allowed(wcf->origins,
+                                                      &h->value)))
+        {
+            *rc = ngx_http_devmon_reject(r, NGX_HTTP_FORBIDDEN,
+                      "origin_not_allowed",
+                      "this Origin may not open the WebSocket", NULL, NULL);
+            return NGX_DECLINED;
+        }
+    }
+
+    *protocol = ngx_http_devmon_ws_header_token(r, "Sec-WebSocket-Protocol",
+                                                NGX_HTTP_DEVMON_SUBPROTOCOL);
+
+    if (!*protocol
+        && ngx_http_devmon_ws_header(r, "Sec-WebSocket-Protocol", &h))
+    {
+        /* answering without one would make the client fail anyway */
+        *rc = ngx_http_devmon_reject(r, NGX_HTTP_BAD_REQUEST,
+                  "bad_subprotocol",
+                  "Sec-WebSocket-Protocol must include devmon.v1",
+                  NULL, NULL);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_devmon_ws_header(ngx_http_request_t *r, const char *name,
+    ngx_table_elt_t **first)
+{
+    size_t            len;
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+    n = 0;
+    *first = NULL;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (n++ == 0) {
+                *first = &h[i];
+            }
+        }
+    }
+
+    return n;
+}
+
+
+/* a header may be repeated: its lists are joined, as RFC 7230 3.2.2 says */
+
+static ngx_uint_t
+ngx_http_devmon_ws_header_token(ngx_http_request_t *r, const char *name,
+    const char *token)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
+            && ngx_devmon_ws_token_find(h[i].value.data, h[i].value.len,
+                                        token))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_devmon_ws_origin_allowed(ngx_array_t *origins, ngx_str_t *origin)
+{
+    ngx_str_t   *o;
+    ngx_uint_t   i;
+
+    o = origins->elts;
+
+    for (i = 0; i < origins->nelts; i++) {
+        if (o[i].len == origin->len
+            && ngx_strncasecmp(o[i].data, origin->data, origin->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_devmon_reject(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *message, const char *header,
+    const char *value)
+{
+    size_t        elen, mlen, len;
+    u_char       *p;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    elen = ngx_strlen(error);
+    mlen = ngx_strlen(message);
+
+    len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
+          + elen + ngx_escape_json(NULL, (u_char *) error, elen)
+          + mlen + ngx_escape_json(NULL, (u_char *) message, mlen);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) error, elen);
+    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    if (status == NGX_HTTP_DEVMON_UPGRADE_REQUIRED
+        && ngx_http_devmon_ws_add_header(r, "Upgrade", (u_char *) "websocket",
+                                         sizeof("websocket") - 1)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (header
+        && ngx_http_devmon_ws_add_header(r, header, (u_char *) value,
+                                         ngx_strlen(value))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+
+    if (status == NGX_HTTP_DEVMON_UPGRADE_REQUIRED) {
+        ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
+    }
+
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_devmon_ws_add_header(ngx_http_request_t *r, const char *name,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_devmon_ws_handshake_hook(ngx_http_request_t *r,
+    ngx_http_devmon_ws_t *ws, ngx_int_t *rc)
+{
+    /*
+     * HOOK handshake: the protocol checks have passed and nothing is sent
+     * yet.  A later check (token: 401, connection cap: 429, broker: 503)
+     * refuses with
+     *
+     *     *rc = ngx_http_devmon_reject(r, status, "code", "message",
+     *                                  "Header", "value");
+     *     return NGX_DECLINED;
+     *
+     * and may keep what it found in ws->session / ws->client.
+     */
+
+    if (ngx_http_devmon_auth_handshake(r, ws, rc) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_devmon_stream_handshake(r, rc) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_devmon_ws_open(ngx_http_request_t *r, ngx_http_devmon_ws_t *ws,
+    ngx_uint_t protocol)
+{
+    u_char                       *accept;
+    ngx_int_t                     rc;
+    ngx_buf_t                    *b;
+    ngx_uint_t                    i;
+    ngx_chain_t                  *cl;
+    ngx_table_elt_t              *key;
+    ngx_connection_t             *c;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_devmon_main_conf_t  *dmcf;
+
+    c = r->connection;
+
+    /* every allocation of the connection's life happens here, or grows */
+
+    ws->rbuf_size = NGX_HTTP_DEVMON_WS_READ_SIZE;
+    ws->rbuf = ngx_palloc(r->pool, ws->rbuf_size);
+
+    ws->out_size = ngx_min(NGX_HTTP_DEVMON_WS_QUEUE_INIT,
+                           ws->conf->queue_frames + 2);
+    ws->out = ngx_palloc(r->pool,
+                         ws->out_size * sizeof(ngx_http_devmon_frame_t *));
+
+    cl = ngx_palloc(r->pool, NGX_HTTP_DEVMON_WS_WRITE_LINKS
+                             * (sizeof(ngx_chain_t) + sizeof(ngx_buf_t)));
+
+    accept = ngx_pnalloc(r->pool, NGX_DEVMON_WS_ACCEPT_LEN);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (ws->rbuf == NULL || ws->out == NULL || cl == NULL || accept == NULL
+        || cln == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_devmon_ws_cleanup;
+    cln->data = ws;
+
+    b = (ngx_buf_t *) (cl + NGX_HTTP_DEVMON_WS_WRITE_LINKS);
+
+    for (i = 0; i < NGX_HTTP_DEVMON_WS_WRITE_LINKS; i++) {
+        cl[i].buf = &b[i];
+        cl[i].next = NULL;
+    }
+
+    ws->chain = cl;
+
+    ws->pong.data = ws->pong_buf;
+    ws->pong.embedded = 1;
+    ws->ping.data = ws->ping_buf;
+    ws->ping.embedded = 1;
+    ws->close.data = ws->close_buf;
+    ws->close.embedded = 1;
+
+    ws->reader.max_message = ws->conf->max_message;
+
+    (void) ngx_http_devmon_ws_header(r, "Sec-WebSocket-Key", &key);
+    ngx_devmon_ws_accept(key->value.data, key->value.len, accept);
+
+    if (ngx_http_devmon_ws_add_header(r, "Upgrade", (u_char *) "websocket",
+                                      sizeof("websocket") - 1)
+        != NGX_OK
+        || ngx_http_devmon_ws_add_header(r, "Sec-WebSocket-Accept", accept,
+                                         NGX_DEVMON_WS_ACCEPT_LEN)
+           != NGX_OK
+        || (protocol
+            && ngx_http_devmon_ws_add_header(r, "Sec-WebSocket-Protocol",
+                   (u_char *) NGX_HTTP_DEVMON_SUBPROTOCOL,
+                   sizeof(NGX_HTTP_DEVMON_SUBPROTOCOL) - 1)
+               != NGX_OK))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the header filter writes "Connection: upgrade" for a 101 */
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
+    r->headers_out.content_length_n = -1;
+    r->header_only = 1;
+    r->keepalive = 0;
+    r->lingering_close = 0;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    /* from here on the connection is ours until the request is finalized */
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_devmon_module);
+    ngx_queue_insert_tail(&dmcf->ws_conns, &ws->queue);
+    dmcf->ws_count++;
+    ws->opened = 1;
+
+    r->main->count++;
+
+    c->read->handler = ngx_http_devmon_ws_read_handler;
+    c->write->handler = ngx_http_devmon_ws_write_handler;
+    c->log->action = "serving devmon WebSocket";
+
+    /* idle: ngx_close_idle_connections() tells us of a graceful exit */
+    c->idle = 1;
+
+    ws->timer.handler = ngx_http_devmon_ws_timer_handler;
+    ws->timer.data = ws;
+    ws->timer.log = c->log;
+
+    if (ws->conf->ping_interval) {
+        ngx_add_timer(&ws->timer, ws->conf->ping_interval);
+    }
+
+    /* frames the client sent right behind its handshake */
+    ws->leftover = (r->header_in->pos < r->header_in->last);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "devmon ws: open, subprotocol:%ui", protocol);
+
+    ngx_http_devmon_ws_opened(ws);
+
+    /*
+     * The first read and write run from posted events, never from inside
+     * this handler: the request must not be finalized under our caller.
+     */
+
+    ngx_post_event(c->read, &ngx_posted_events);
+    ngx_http_devmon_ws_post_write(ws);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_devmon_ws_opened(ngx_http_devmon_ws_t *ws)
+{
+    /*
+     * HOOK opened: the 101 is on its way and frames may be queued with
+     * ngx_http_devmon_ws_send() (hello, snapshot: issue 4).  A concern
+     * that keeps state adds its cleanup here:
+     * ngx_pool_cleanup_add(ws->request->pool, 0).
+     */
+
+    ngx_http_devmon_auth_opened(ws);
+
+    (void) ngx_http_devmon_stream_open(ws, ngx_http_devmon_auth_account(ws));
+}
+
+
+ngx_int_t
+ngx_http_devmon_ws_on_message(ngx_http_devmon_ws_t *ws, ngx_str_t *type,
+    json_t *json)
+{
+    /*
+     * Client messages by type; "ping" never gets here.  Issue 3 adds
+     * "auth", issue 4 "subscribe" and "unsubscribe":
+     *
+     *     if (type->len == 4 && ngx_strncmp(type->data, "auth", 4) == 0) {
+     *         return ngx_http_devmon_auth_message(ws, json);
+     *     }
+     */
+
+    if (type->len == 4 && ngx_strncmp(type->data, "auth", 4) == 0) {
+        return ngx_http_devmon_auth_on_message(ws, json);
+    }
+
+    if ((type->len == 9 && ngx_strncmp(type->data, "subscribe", 9) == 0)
+        || (type->len == 11
+            && ngx_strncmp(type->data, "unsubscribe", 11) == 0))
+    {
+        return ngx_http_devmon_stream_on_message(ws, type, json);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_devmon_ws_read_handler(ngx_event_t *rev)
+{
+    ssize_t                n;
+    ngx_uint_t             reads;
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_http_devmon_ws_t  *ws;
+
+    c = rev->data;
+    r = c->data;
+    ws = ngx_http_get_module_ctx(r, ngx_http_devmon_module);
+
+    if (c->close) {
+        /* graceful shutdown or reload: ngx_close_idle_connections() */
+        c->close = 0;
+        ngx_http_devmon_ws_shutdown(ws);
+
+        /*
+         * Called from outside the event loop's processing, where
+         * ngx_posted_events would wait for the next wakeup: the "next"
+         * queue makes the loop come back at once.
+         */
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        ngx_post_event(c->write, &ngx_posted_next_events);
+    }
+
+    if (ws->leftover) {
+        ws->leftover = 0;
+        ngx_http_devmon_ws_process(ws, r->header_in->pos,
+                                   r->header_in->last - r->header_in->pos);
+        r->header_in->pos = r->header_in->last;
+    }
+
+    for (reads = 0; !ws->failed && !ws->close_received; reads++) {
+
+        if (reads == NGX_HTTP_DEVMON_WS_READS) {
+            /* let other connections run; the rest is read next turn */
+            ngx_post_event(rev, &ngx_posted_events);
+            return;
+        }
+
+        n = c->recv(c, ws->rbuf, ws->rbuf_size);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "devmon ws: client closed the connection%s",
+                          ws->close_sent ? " during the close handshake"
+                                         : " without a close frame");
+            ngx_http_devmon_ws_finalize(ws);
+            return;
+        }
+
+        ngx_http_devmon_ws_process(ws, ws->rbuf, n);
+    }
+
+    if (ws->failed || ws->close_received) {
+        /* nothing more is read; the write side finishes the connection */
+        return;
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_devmon_ws_finalize(ws);
+    }
+}
+
+
+static void
+ngx_http_devmon_ws_process(ngx_http_devmon_ws_t *ws, u_char *p, size_t n)
+{
+    int                    rc;
+    size_t                 used;
+    ngx_devmon_ws_chunk_t  ch;
+
+    while (n && !ws->failed && !ws->close_received) {
+
+        rc = ngx_devmon_ws_read(&ws->reader, p, n, &used, &ch);
+
+        p += used;
+        n -= used;
+
+        switch (rc) {
+
+        case NGX_DEVMON_WS_AGAIN:
+            return;
+
+        case NGX_DEVMON_WS_DATA:
+            ngx_http_devmon_ws_data(ws, &ch);
+            break;
+
+        case NGX_DEVMON_WS_CONTROL:
+            ngx_http_devmon_ws_control(ws, &ch);
+            break;
+
+        default:
+            ngx_http_devmon_ws_fail(ws, rc);
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_devmon_ws_data(ngx_http_devmon_ws_t *ws, ngx_devmon_ws_chunk_t *ch)
+{
+    size_t   size;
+    u_char  *msg;
+
+    if (ws->close_sent) {
+        /* closing: data is read only to reach the peer's close frame */
+        return;
+    }
+
+    if (ch->opcode == NGX_DEVMON_WS_OP_BINARY) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "devmon ws: client sent a binary message");
+        ngx_http_devmon_ws_close(ws, NGX_DEVMON_WS_CLOSE_UNSUPPORTED,
+                                 "binary messages are not supported");
+        return;
+    }
+
+    if (ch->first && ch->last) {
+        /* the whole message is in the read buffer: no copy */
+        ngx_http_devmon_ws_message(ws, ch->data, ch->len);
+        return;
+    }
+
+    if (ch->first) {
+        ws->msg_len = 0;
+    }
+
+    if (ws->msg_len + ch->len > ws->msg_size) {
+
+        /* the reader caps a message at max_message, so this is bounded */
+        size = ngx_max(ws->msg_size * 2, ws->msg_len + ch->len);
+        size = ngx_max(size, 1024);
+        size = ngx_min(size, ws->conf->max_message);
+
+        msg = ngx_palloc(ws->request->pool, size);
+        if (msg == NULL) {
+            ngx_http_devmon_ws_fail(ws, NGX_DEVMON_WS_CLOSE_INTERNAL);
+            return;
+        }
+
+        if (ws->msg_len) {
+            ngx_memcpy(msg, ws->msg, ws->msg_len);
+        }
+
+        if (ws->msg) {
+            ngx_pfree(ws->request->pool, ws->msg);
+        }
+
+        ws->msg = msg;
+        ws->msg_size = size;
+    }
+
+    if (ch->len) {
+        ngx_memcpy(ws->msg + ws->msg_len, ch->data, ch->len);
+        ws->msg_len += ch->len;
+    }
+
+    if (ch->last) {
+        ngx_http_devmon_ws_message(ws, ws->msg, ws->msg_len);
+        ws->msg_len = 0;
+    }
+}
+
+
+static void
+ngx_http_devmon_ws_message(ngx_http_devmon_ws_t *ws, u_char *p, size_t len)
+{
+    json_t        *json, *type;
+    ngx_str_t      t;
+    json_error_t   err;
+
+    json = json_loadb((const char *) p, len, 0, &err);
+
+    if (json == NULL || !json_is_object(json)) {
+        (void) ngx_http_devmon_ws_send_error(ws, "bad_message",
+                   "a message is a JSON object with a string \"type\"");
+        goto done;
+    }
+
+    type = json_object_get(json, "type");
+
+    if (!json_is_string(type)) {
+        (void) ngx_http_devmon_ws_send_error(ws, "bad_message",
+                   "a message is a JSON object with a string \"type\"");
+        goto done;
+    }
+
+    t.data = (u_char *) json_string_value(type);
+    t.len = json_string_length(type);
+
+    if (t.len == 4 && ngx_strncmp(t.data, "ping", 4) == 0) {
+        ngx_http_devmon_ws_app_ping(ws, json);
+        goto done;
+    }
+
+    if (ngx_http_devmon_ws_on_message(ws, &t, json) == NGX_DECLINED) {
+        (void) ngx_http_devmon_ws_send_error(ws, "unknown_type",
+                                             "unknown message type");
+    }
+
+done:
+
+    if (json) {
+        json_decref(json);
+    }
+}
+
+
+static void
+ngx_http_devmon_ws_app_ping(ngx_http_devmon_ws_t *ws, json_t *json)
+{
+    char    *s;
+    json_t  *reply, *id;
+
+    reply = json_object();
+    if (reply == NULL) {
+        return;
+    }
+
+    id = json_object_get(json, "id");
+
+    if (json_object_set_new(reply, "type", json_string("pong")) != 0
+        || (id && json_object_set(reply, "id", id) != 0))
+    {
+        json_decref(reply);
+        return;
+    }
+
+    s = json_dumps(reply, JSON_COMPACT|JSON_PRESERVE_ORDER);
+    json_decref(reply);
+
+    if (s == NULL) {
+        return;
+    }
+
+    (void) ngx_http_devmon_ws_send_text(ws, (u_char *) s, ngx_strlen(s));
+
+    free(s);
+}
+
+
+static void
+ngx_http_devmon_ws_control(ngx_http_devmon_ws_t *ws,
+    ngx_devmon_ws_chunk_t *ch)
+{
+    size_t          rlen;
+    unsigned        code;
+    const uint8_t  *reason;
+
+    switch (ch->opcode) {
+
+    case NGX_DEVMON_WS_OP_PING:
+        if (!ws->close_sent) {
+            ngx_http_devmon_ws_pong(ws, ch->data, ch->len);
+        }
+        return;
+
+    case NGX_DEVMON_WS_OP_PONG:
+        /* unsolicited pongs are allowed: any pong proves liveness */
+        if (ws->awaiting_pong && !ws->close_sent) {
+            ws->awaiting_pong = 0;
+            ngx_add_timer(&ws->timer, ws->conf->ping_interval);
+        }
+        return;
+
+    default: /* NGX_DEVMON_WS_OP_CLOSE, already validated by the reader */
+        (void) ngx_devmon_ws_parse_close(ch->data, ch->len, &code, &reason,
+                                         &rlen);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                       "devmon ws: close %ui from client", code);
+
+        ws->close_received = 1;
+
+        /* echo the code; the reason is not echoed, it was the peer's */
+        ngx_http_devmon_ws_close_frame(ws, code, NULL, 0);
+        ngx_http_devmon_ws_post_write(ws);
+        return;
+    }
+}
+
+
+static void
+ngx_http_devmon_ws_pong(ngx_http_devmon_ws_t *ws, u_char *p, size_t len)
+{
+    size_t                    old;
+    ngx_http_devmon_frame_t  *f;
+
+    f = &ws->pong;
+
+    if (f->refs && f == ws->out[ws->out_head] && ws->out_sent) {
+
+        /* the last pong is half written: this one needs a frame of its own */
+        f = ngx_http_devmon_frame_create(ws->connection->log,
+                                         NGX_DEVMON_WS_OP_PONG, p, len);
+        if (f == NULL) {
+            ngx_http_devmon_ws_abort(ws);
+            return;
+        }
+
+        (void) ngx_http_devmon_ws_send(ws, f);
+        ngx_http_devmon_frame_release(f);
+        return;
+    }
+
+    /*
+     * RFC 6455 5.5.3: only the latest of several pending pings needs an
+     * answer, so a queued, unsent pong is simply rewritten.
+     */
+
+    old = f->len;
+    f->len = ngx_devmon_ws_encode_header(f->data, NGX_DEVMON_WS_OP_PONG, len);
+    f->payload = f->data + f->len;
+    f->opcode = NGX_DEVMON_WS_OP_PONG;
+
+    if (len) {
+        ngx_memcpy(f->payload, p, len);
+    }
+
+    f->len += len;
+
+    if (f->refs) {
+        ws->out_bytes = ws->out_bytes - old + f->len;
+        return;
+    }
+
+    if (ngx_http_devmon_ws_push(ws, f) == NGX_OK) {
+        ngx_http_devmon_ws_post_write(ws);
+    }
+}
+
+
+static void
+ngx_http_devmon_ws_fail(ngx_http_devmon_ws_t *ws, ngx_uint_t code)
+{
+    const char  *reason;
+
+    switch (code) {
+
+    case NGX_DEVMON_WS_CLOSE_BAD_DATA:
+        reason = "invalid UTF-8";
+        break;
+
+    case NGX_DEVMON_WS_CLOSE_TOO_BIG:
+        reason = "message too big";
+        break;
+
+    case NGX_DEVMON_WS_CLOSE_INTERNAL:
+        reason = "internal error";
+        break;
+
+    default:
+        reason = "protocol error";
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "devmon ws: failing the connection with %ui: %s",
+                  code, reason);
+
+    /*
+     * The rest of the stream cannot be trusted: stop reading it.  What was
+     * already answered still goes out, before the close frame.
+     */
+    ws->failed = 1;
+
+    ngx_http_devmon_ws_close_frame(ws, code, reason, 0);
+    ngx_http_devmon_ws_post_write(ws);
+}
+
+
+static void
+ngx_http_devmon_ws_shutdown(ngx_http_devmon_ws_t *ws)
+{
+    ngx_http_devmon_frame_t  *f;
+
+    if (ws->close_sent) {
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "devmon ws: worker exiting, closing with 1001");
+
+    /* the client resumes from its last event: unsent ones are not lost */
+    ngx_http_devmon_ws_drop_unsent(ws);
+
+    f = ngx_http_devmon_frame_create(ws->connection->log,
+                                     NGX_DEVMON_WS_OP_TEXT,
+                                     ngx_http_devmon_ws_bye,
+                                     sizeof(ngx_http_devmon_ws_bye) - 1);
+    if (f) {
+        (void) ngx_http_devmon_ws_push(ws, f);
+        ngx_http_devmon_frame_release(f);
+    }
+
+    ngx_http_devmon_ws_close(ws, NGX_DEVMON_WS_CLOSE_GOING_AWAY,
+                             "server shutting down");
+}
+
+
+ngx_http_devmon_frame_t *
+ngx_http_devmon_frame_create(ngx_log_t *log, ngx_uint_t opcode,
+    u_char *payload, size_t len)
+{
+    size_t                    hlen;
+    ngx_http_devmon_frame_t  *f;
+
+    hlen = ngx_devmon_ws_header_size(len);
+
+    f = ngx_alloc(sizeof(ngx_http_devmon_frame_t) + hlen + len, log);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    f->refs = 1;
+    f->data = (u_char *) (f + 1);
+    f->len = hlen + len;
+    f->payload = f->data + hlen;
+    f->opcode = opcode;
+    f->embedded = 0;
+
+    (void) ngx_devmon_ws_encode_header(f->data, opcode, len);
+
+    if (payload && len) {
+        ngx_memcpy(f->payload, payload, len);
+    }
+
+    return f;
+}
+
+
+void
+ngx_http_devmon_frame_retain(ngx_http_devmon_frame_t *f)
+{
+    f->refs++;
+}
+
+
+void
+ngx_http_devmon_frame_release(ngx_http_devmon_frame_t *f)
+{
+    if (--f->refs == 0 && !f->embedded) {
+        ngx_free(f);
+    }
+}
+
+
+ngx_int_t
+ngx_http_devmon_ws_send(ngx_http_devmon_ws_t *ws, ngx_http_devmon_frame_t *f)
+{
+    if (ws->close_sent) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * A frame larger than the byte limit still goes out through an empty
+     * queue: a big snapshot must not condemn every client.
+     */
+
+    if ((ws->out_n >= ws->conf->queue_frames
+         || (ws->out_n && ws->out_bytes + f->len > ws->conf->queue_bytes))
+        && ws->connection->write->ready)
+    {
+        /*
+         * Full only because the posted write has not run yet (a burst in
+         * one turn of the loop): a client is slow only when its socket
+         * is.  Errors are left for the write handler to finish.
+         */
+
+        if (ngx_http_devmon_ws_write(ws) == NGX_ERROR) {
+            ws->aborted = 1;
+            ws->failed = 1;
+            ws->close_sent = 1;
+            ngx_http_devmon_ws_post_write(ws);
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ws->out_n >= ws->conf->queue_frames
+        || (ws->out_n && ws->out_bytes + f->len > ws->conf->queue_bytes))
+    {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "devmon ws: client too slow, send queue full "
+                      "(%ui frames, %uz bytes), closing with 4008",
+                      ws->out_n, ws->out_bytes);
+
+        ngx_http_devmon_ws_close_frame(ws, NGX_HTTP_DEVMON_WS_CLOSE_SLOW,
+                                       "send queue overflow", 1);
+        ngx_http_devmon_ws_post_write(ws);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_devmon_ws_push(ws, f) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_devmon_ws_post_write(ws);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_devmon_ws_send_text(ngx_http_devmon_ws_t *ws, u_char *text,
+    size_t len)
+{
+    ngx_int_t                 rc;
+    ngx_http_devmon_frame_t  *f;
+
+    f = ngx_http_devmon_frame_create(ws->connection->log,
+                                     NGX_DEVMON_WS_OP_TEXT, text, len);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_devmon_ws_send(ws, f);
+    ngx_http_devmon_frame_release(f);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_devmon_ws_send_error(ngx_http_devmon_ws_t *ws, const char *error,
+    const char *message)
+{
+    size_t                    elen, mlen, len;
+    u_char                   *p;
+    ngx_int_t                 rc;
+    ngx_http_devmon_frame_t  *f;
+
+    elen = ngx_strlen(error);
+    mlen = ngx_strlen(message);
+
+    len = sizeof("{\"type\":\"error\",\"error\":\"\",\"message\":\"\"}") - 1
+          + elen + ngx_escape_json(NULL, (u_char *) error, elen)
+          + mlen + ngx_escape_json(NULL, (u_char *) message, mlen);
+
+    f = ngx_http_devmon_frame_create(ws->connection->log,
+                                     NGX_DEVMON_WS_OP_TEXT, NULL, len);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(f->payload, "{\"type\":\"error\",\"error\":\"",
+                   sizeof("{\"type\":\"error\",\"error\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) error, elen);
+    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
+    *p++ = '"';
+    *p = '}';
+
+    rc = ngx_http_devmon_ws_send(ws, f);
+    ngx_http_devmon_frame_release(f);
+
+    return rc;
+}
+
+
+void
+ngx_http_devmon_ws_close(ngx_http_devmon_ws_t *ws, ngx_uint_t code,
+    const char *reason)
+{
+    ngx_http_devmon_ws_close_frame(ws, code, reason, 0);
+    ngx_http_devmon_ws_post_write(ws);
+}
+
+
+static void
+ngx_http_devmon_ws_close_frame(ngx_http_devmon_ws_t *ws, ngx_uint_t code,
+    const char *reason, ngx_uint_t drop)
+{
+    size_t                    len;
+    ngx_http_devmon_frame_t  *f;
+
+    if (ws->close_sent) {
+        return;
+    }
+
+    if (drop) {
+        ngx_http_devmon_ws_drop_unsent(ws);
+    }
+
+    f = &ws->close;
+
+    /* a control payload is at most 125 bytes: the header is 2 */
+    len = ngx_devmon_ws_close_payload(ws->close_buf + 2, code,
+                                      (const uint8_t *) reason,
+                                      reason ? ngx_strlen(reason) : 0);
+
+    f->len = ngx_devmon_ws_encode_header(f->data, NGX_DEVMON_WS_OP_CLOSE, len)
+             + len;
+    f->payload = f->data + 2;
+    f->opcode = NGX_DEVMON_WS_OP_CLOSE;
+
+    if (ngx_http_devmon_ws_push(ws, f) != NGX_OK) {
+        ngx_http_devmon_ws_abort(ws);
+        return;
+    }
+
+    ws->close_sent = 1;
+    ws->awaiting_pong = 0;
+
+    /* no longer idle: a graceful exit must not start this over */
+    ws->connection->idle = 0;
+
+    ngx_add_timer(&ws->timer, ws->conf->close_timeout);
+}
+
+
+static ngx_int_t
+ngx_http_devmon_ws_push(ngx_http_devmon_ws_t *ws, ngx_http_devmon_frame_t *f)
+{
+    ngx_uint_t                 i, size;
+    ngx_http_devmon_frame_t  **out;
+
+    if (ws->out_n == ws->out_size) {
+
+        /* grows by doubling: the queue limit bounds it */
+        size = ws->out_size * 2;
+
+        out = ngx_palloc(ws->request->pool,
+                         size * sizeof(ngx_http_devmon_frame_t *));
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < ws->out_n; i++) {
+            out[i] = ws->out[(ws->out_head + i) % ws->out_size];
+        }
+
+        ngx_pfree(ws->request->pool, ws->out);
+
+        ws->out = out;
+        ws->out_size = size;
+        ws->out_head = 0;
+    }
+
+    ws->out[(ws->out_head + ws->out_n) % ws->out_size] = f;
+    ws->out_n++;
+    ws->out_bytes += f->len;
+    f->refs++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_devmon_ws_drop_unsent(ngx_http_devmon_ws_t *ws)
+{
+    ngx_uint_t                 keep, i;
+    ngx_http_devmon_frame_t   *f;
+
+    /* a frame that is partly written must be finished first */
+    keep = (ws->out_n && ws->out_sent) ? 1 : 0;
+
+    for (i = keep; i < ws->out_n; i++) {
+        f = ws->out[(ws->out_head + i) % ws->out_size];
+        ws->out_bytes -= f->len;
+        ngx_http_devmon_frame_release(f);
+    }
+
+    ws->out_n = keep;
+}
+
+
+static void
+ngx_http_devmon_ws_abort(ngx_http_devmon_ws_t *ws)
+{
+    ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                  "devmon ws: out of memory, closing the connection");
+
+    ws->aborted = 1;
+    ws->failed = 1;
+    ws->close_sent = 1;
+
+    ngx_post_event(ws->connection->write, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_devmon_ws_post_write(ngx_http_devmon_ws_t *ws)
+{
+    ngx_event_t  *wev;
+
+    /*
+     * Writes are deferred to the posted event so that all frames queued
+     * in this turn of the event loop leave in one writev.
+     */
+
+    wev = ws->connection->write;
+
+    if (!wev->posted) {
+        ngx_post_event(wev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_devmon_ws_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_http_devmon_ws_t  *ws;
+
+    c = wev->data;
+    r = c->data;
+    ws = ngx_http_get_module_ctx(r, ngx_http_devmon_module);
+
+    if (ws->aborted) {
+        ngx_http_devmon_ws_finalize(ws);
+        return;
+    }
+
+    if (ngx_http_devmon_ws_write(ws) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "devmon ws: write to client failed");
+        ngx_http_devmon_ws_finalize(ws);
+        return;
+    }
+
+    if (ws->out_n == 0 && r->out == NULL
+        && !(c->buffered & NGX_LOWLEVEL_BUFFERED)
+        && ws->close_sent && (ws->close_received || ws->failed))
+    {
+        /* RFC 6455 7.1.1: the server closes TCP first */
+        ngx_http_devmon_ws_finalize(ws);
+        return;
+    }
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ngx_http_devmon_ws_finalize(ws);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws)
+{
+    ngx_buf_t                *b;
+    ngx_uint_t                i, n, sent;
+    ngx_chain_t              *cl, *chain;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_devmon_frame_t  *f;
+
+    c = ws->connection;
+    r = ws->request;
+
+    if (r->out) {
+        /* the 101 response did not fit in the socket buffer at once */
+        if (ngx_http_write_filter(r, NULL) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (r->out) {
+            return NGX_AGAIN;
+        }
+    }
+
+    chain = ws->chain;
+
+    while (c->write->ready
+           && (ws->out_n || (c->buffered & NGX_LOWLEVEL_BUFFERED)))
+    {
+        n = ngx_min(ws->out_n, NGX_HTTP_DEVMON_WS_WRITE_LINKS);
+
+        for (i = 0; i < n; i++) {
+            f = ws->out[(ws->out_head + i) % ws->out_size];
+            b = chain[i].buf;
+
+            ngx_memzero(b, sizeof(ngx_buf_t));
+            b->pos = f->data + (i == 0 ? ws->out_sent : 0);
+            b->last = f->data + f->len;
+            b->start = b->pos;
+            b->end = b->last;
+            b->memory = 1;
+
+            chain[i].next = (i + 1 < n) ? &chain[i + 1] : NULL;
+        }
+
+        if (n) {
+            /* TLS buffers small writes unless told to flush */
+            chain[n - 1].buf->flush = 1;
+        }
+
+        cl = c->send_chain(c, n ? chain : NULL, 0);
+
+        if (cl == NGX_CHAIN_ERROR) {
+            c->error = 1;
+            return NGX_ERROR;
+        }
+
+        /* the send functions advance each buffer's pos past what went out */
+
+        sent = 0;
+
+        for (i = 0; i < n; i++) {
+            f = ws->out[ws->out_head];
+            b = chain[i].buf;
+
+            if (b->pos < b->last) {
+                ws->out_sent = b->pos - f->data;
+                break;
+            }
+
+            ws->out_head = (ws->out_head + 1) % ws->out_size;
+            ws->out_n--;
+            ws->out_bytes -= f->len;
+            ws->out_sent = 0;
+            sent++;
+
+            ngx_http_devmon_frame_release(f);
+        }
+
+        if (sent < n || (n == 0 && (c->buffered & NGX_LOWLEVEL_BUFFERED))) {
+            /* the socket is full: wait for the write event */
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_devmon_ws_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_devmon_ws_t     *ws;
+    ngx_http_devmon_frame_t  *f;
+
+    ws = ev->data;
+
+    if (ws->close_sent) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "devmon ws: no close from client within %M ms",
+                      ws->conf->close_timeout);
+        ngx_http_devmon_ws_finalize(ws);
+        return;
+    }
+
+    if (ws->awaiting_pong) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "devmon ws: no pong from client within %M ms, "
+                      "closing", ws->conf->ping_timeout);
+        ngx_http_devmon_ws_finalize(ws);
+        return;
+    }
+
+    f = &ws->ping;
+
+    if (f->refs == 0) {
+        f->len = ngx_devmon_ws_encode_header(f->data, NGX_DEVMON_WS_OP_PING,
+                                             0);
+        f->payload = f->data + f->len;
+        f->opcode = NGX_DEVMON_WS_OP_PING;
+
+        if (ngx_http_devmon_ws_push(ws, f) != NGX_OK) {
+            ngx_http_devmon_ws_abort(ws);
+            return;
+        }
+
+        ngx_http_devmon_ws_post_write(ws);
+    }
+
+    ws->awaiting_pong = 1;
+    ngx_add_timer(ev, ws->conf->ping_timeout);
+}
+
+
+static void
+ngx_http_devmon_ws_finalize(ngx_http_devmon_ws_t *ws)
+{
+    ngx_http_request_t  *r;
+
+    /*
+     * Only called at the end of an event handler of this connection: the
+     * request and its pool, ws included, are freed here.  The count taken
+     * in _open() is the last one, so this closes the connection.
+     */
+
+    r = ws->request;
+    ws->request->connection->idle = 0;
+
+    ngx_http_finalize_request(r, NGX_DONE);
+}
+
+
+static void
+ngx_http_devmon_ws_cleanup(void *data)
+{
+    ngx_http_devmon_ws_t  *ws = data;
+
+    ngx_uint_t                    i;
+    ngx_http_devmon_main_conf_t  *dmcf;
+
+    if (ws->timer.timer_set) {
+        ngx_del_timer(&ws->timer);
+    }
+
+    for (i = 0; i < ws->out_n; i++) {
+        ngx_http_devmon_frame_release(ws->out[(ws->out_head + i)
+                                              % ws->out_size]);
+    }
+
+    ws->out_n = 0;
+
+    if (ws->opened) {
+        dmcf = ngx_http_get_module_main_conf(ws->request,
+                                             ngx_http_devmon_module);
+        ngx_queue_remove(&ws->queue);
+        dmcf->ws_count--;
+        ws->opened = 0;
+    }
+}
