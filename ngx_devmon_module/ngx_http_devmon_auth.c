@@ -271,6 +271,7 @@ ngx_http_devmon_auth_merge_conf(ngx_conf_t *cf,
     ngx_http_devmon_loc_conf_t *prev, ngx_http_devmon_loc_conf_t *conf)
 {
     unsigned                      have;
+    ngx_http_core_loc_conf_t     *clcf;
     ngx_http_devmon_auth_conf_t  *acf, *pacf;
 
     acf = &conf->auth;
@@ -297,11 +298,25 @@ ngx_http_devmon_auth_merge_conf(ngx_conf_t *cf,
     }
 
     if (acf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "devmon location without \"devmon_jwt_key\" or "
-                           "\"devmon_jwt_jwks\": clients are not "
-                           "authenticated");
-        return NGX_CONF_OK;
+        if (conf->serve == NGX_HTTP_DEVMON_STATUS) {
+            return NGX_CONF_OK;
+        }
+
+        /*
+         * Serving an account's data to whoever asks is a hole, not a
+         * default.  The merge runs after the whole file is parsed, so
+         * the location's name says where, not cf's current line.
+         */
+
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" in location \"%V\" needs \"devmon_jwt_key\" "
+                      "or \"devmon_jwt_jwks\" (in the location or above it)",
+                      conf->serve == NGX_HTTP_DEVMON_WS
+                      ? "devmon_ws" : "devmon_snapshot",
+                      &clcf->name);
+        return NGX_CONF_ERROR;
     }
 
     have = ngx_devmon_jwt_keys_algorithms(acf->keys);

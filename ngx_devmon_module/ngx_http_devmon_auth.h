@@ -23,8 +23,9 @@
  * Behaviour (what clients, tests and the README rely on)
  *
  * A location authenticates when it has at least one key (devmon_jwt_key
- * or devmon_jwt_jwks, inherited as a whole like other array directives);
- * without keys a devmon location is open and nginx warns at startup.
+ * or devmon_jwt_jwks, inherited as a whole like other array directives).
+ * A devmon_ws or devmon_snapshot location without keys stops startup
+ * with [emerg] naming the location; only devmon_status may have none.
  *
  * Token sources, first found wins: "Authorization: Bearer <jwt>", then
  * an element "bearer.<jwt>" of Sec-WebSocket-Protocol, then (only with

@@ -1,31 +1,42 @@
 # The module builds, loads into Debian's nginx with load_module, and a
 # broken configuration stops nginx with a message naming file, line and
-# reason.
+# reason.  A devmon_ws or devmon_snapshot location without a key is such a
+# configuration: serving an account's data unauthenticated is refused.
 
 use Test::Nginx::Socket;
 use Devmon::Util;
+use Devmon::JWT;
 
 repeat_each(1);
 no_shuffle();
 
-# blocks: 3 each; outside blocks: 1 (.so) + 3 * 2 (nginx -t)
-plan tests => repeat_each() * (3 * blocks()) + 7;
+# blocks: 3 each; outside blocks: 1 (.so) + 5 * 2 + 2 * 1 (nginx -t)
+plan tests => repeat_each() * (3 * blocks()) + 13;
+
+my $keys = Devmon::JWT->new;
+$keys->hs_secret('hs256.key', 32);
+$ENV{TEST_NGINX_DEVMON_KEYS} = $keys->dir;
+
+my $key = "devmon_jwt_key hs256 " . $keys->dir . "/hs256.key;";
 
 # where nginx says a config error is
 my $at = qr/ in \S*nginx\.conf:\d+/;
+
+# what a keyless devmon location is told
+my $needs = qr/needs "devmon_jwt_key" or "devmon_jwt_jwks"/;
 
 my $so = $ENV{TEST_NGINX_LOAD_MODULES} // '';
 ok($so =~ /ngx_http_devmon_module\.so/ && -f $so,
    "TEST_NGINX_LOAD_MODULES names the built module ($so)");
 
 my ($st, $out) = nginx_config_test(
-    "server { listen 127.0.0.1:1999; location = /ws { devmon_ws; } }");
+    "server { listen 127.0.0.1:1999; location = /ws { devmon_ws; $key } }");
 is($st, 0, "nginx -t accepts devmon_ws") or diag($out);
 like($out, qr/test is successful/, "nginx -t says the test is successful");
 
 ($st, $out) = nginx_config_test(
     "server { listen 127.0.0.1:1999;\n"
-    . "location = /ws { devmon_ws; devmon_max_message_size 100; } }");
+    . "location = /ws { devmon_ws; $key devmon_max_message_size 100; } }");
 isnt($st, 0, "nginx -t refuses devmon_max_message_size below 125");
 like($out, qr/\[emerg\] "devmon_max_message_size" must be at least 125$at/,
      "the refusal names the directive, the reason, file and line");
@@ -35,6 +46,31 @@ isnt($st, 0, "nginx -t refuses devmon_ws outside a location");
 like($out, qr/\[emerg\] "devmon_ws" directive is not allowed here$at/,
      "the refusal says where devmon_ws is not allowed");
 
+($st, $out) = nginx_config_test(
+    "server { listen 127.0.0.1:1999; location = /ws { devmon_ws; } }");
+isnt($st, 0, "nginx -t refuses a devmon_ws location without a key");
+like($out, qr/\[emerg\] "devmon_ws" in location "\/ws" $needs/,
+     "the refusal names the location and the missing directives");
+
+($st, $out) = nginx_config_test(
+    "server { listen 127.0.0.1:1999; location /ws { devmon_ws; $key }\n"
+    . "location = /api/snapshot { devmon_snapshot; } }");
+isnt($st, 0, "nginx -t refuses a devmon_snapshot location without a key");
+like($out,
+     qr/\[emerg\] "devmon_snapshot" in location "\/api\/snapshot" $needs/,
+     "the refusal names the snapshot location, not the keyed one");
+
+($st, $out) = nginx_config_test(
+    "$key\nserver { listen 127.0.0.1:1999; location = /ws { devmon_ws; }\n"
+    . "location = /api/snapshot { devmon_snapshot; } }");
+is($st, 0, "a key at the http level reaches both locations by merge")
+    or diag($out);
+
+($st, $out) = nginx_config_test(
+    "server { listen 127.0.0.1:1999;\n"
+    . "location = /status { devmon_status; } }");
+is($st, 0, "devmon_status needs no key") or diag($out);
+
 run_tests();
 
 __DATA__
@@ -43,6 +79,7 @@ __DATA__
 --- config
     location = /ws {
         devmon_ws;
+        devmon_jwt_key hs256 $TEST_NGINX_DEVMON_KEYS/hs256.key;
     }
 --- request
 GET /ws
@@ -56,6 +93,7 @@ GET /ws
 --- config
     location = /ws {
         devmon_ws;
+        devmon_jwt_key hs256 $TEST_NGINX_DEVMON_KEYS/hs256.key;
         devmon_max_message_size 100;
     }
 --- must_die
@@ -68,7 +106,19 @@ GET /ws
 --- config
     location = /ws {
         devmon_ws;
+        devmon_jwt_key hs256 $TEST_NGINX_DEVMON_KEYS/hs256.key;
         devmon_allow_origin ftp://example.com;
+    }
+--- must_die
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a devmon_ws location without a key stops nginx
+--- config
+    location = /ws {
+        devmon_ws;
     }
 --- must_die
 --- no_error_log

@@ -1,16 +1,22 @@
 # RFC 6455 section 4 opening handshake as devmon checks it: what is
 # accepted (101 with the right answer headers) and how every refusal is
-# answered (status, headers, JSON body).
+# answered (status, headers, JSON body).  The protocol checks (426, 400,
+# 403) come before the token (401), as ngx_http_devmon_ws.h documents:
+# their blocks send no token, and the last blocks pin that order.
 
 use Test::Nginx::Socket;
 use Devmon::Util;
+
+# the full product: a key, a token, a broker; scripts start after the
+# session preamble (Devmon::Util::ws_session_setup)
+ws_session_setup();
 
 repeat_each(1);
 no_shuffle();
 
 # Every block: status, body or ws script, [error], [alert|crit]; the
 # blocks checking headers add one test per header line.
-plan tests => repeat_each() * (4 * blocks() + 8);
+plan tests => repeat_each() * (4 * blocks() + 9);
 
 my $config = <<'_EOC_';
     location = /ws {
@@ -306,11 +312,63 @@ Upgrade: websocket\r
 Connection: Upgrade\r
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r
 Sec-WebSocket-Version: 13\r
+Authorization: Bearer " . Devmon::Util::ws_session_token() . "\r
 \r
 " . Devmon::Util::ws_frame(op => 'close',
                             payload => Devmon::Util::ws_close_payload(1000))
 --- error_code: 101
 --- raw_response_headers_like chomp
 Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r\n
+--- no_error_log
+[error]
+
+
+
+=== TEST 20: a valid handshake without a token is refused with 401, last
+--- request
+GET /ws
+--- more_headers
+Connection: Upgrade, close
+Upgrade: websocket
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
+Sec-WebSocket-Version: 13
+Origin: https://good.example
+Sec-WebSocket-Protocol: devmon.v1
+--- error_code: 401
+--- response_headers_like
+WWW-Authenticate: Bearer realm="devmon"
+--- response_body_like: ^\{"error":"missing","message":"[^"]+"\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 21: a bad version is answered 426 before an invalid token is read
+--- request
+GET /ws
+--- more_headers
+Connection: Upgrade, close
+Upgrade: websocket
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
+Sec-WebSocket-Version: 8
+Authorization: Bearer not.a.token
+--- error_code: 426
+--- response_body_like: ^\{"error":"bad_version",
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: a foreign Origin is answered 403 before the missing token
+--- request
+GET /ws
+--- more_headers
+Connection: Upgrade, close
+Upgrade: websocket
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
+Sec-WebSocket-Version: 13
+Origin: https://evil.example
+--- error_code: 403
+--- response_body_like: ^\{"error":"origin_not_allowed",
 --- no_error_log
 [error]

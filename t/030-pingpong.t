@@ -5,6 +5,10 @@
 use Test::Nginx::Socket;
 use Devmon::Util;
 
+# the full product: a key, a token, a broker; scripts start after the
+# session preamble (Devmon::Util::ws_session_setup)
+ws_session_setup();
+
 repeat_each(1);
 no_shuffle();
 

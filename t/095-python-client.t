@@ -5,6 +5,10 @@
 use Test::Nginx::Socket;
 use Devmon::Util;
 
+# the full product: a key, a token (DEVMON_TOKEN), a broker; each program
+# reads the session preamble itself (Devmon::Util::ws_session_setup)
+ws_session_setup();
+
 repeat_each(1);
 no_shuffle();
 
@@ -31,11 +35,22 @@ __DATA__
 --- python
 import asyncio, json, os, websockets
 
+
+async def preamble(ws):
+    # the session opens with hello then snapshot; the checks start after
+    for want in ("hello", "snapshot"):
+        m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert m["type"] == want, m
+
+
 async def main():
+    # the browser way: the token rides in the subprotocol list
     async with websockets.connect(os.environ["DEVMON_WS_URL"],
-                                  subprotocols=["devmon.v1"],
+                                  subprotocols=["devmon.v1", "bearer."
+                                                + os.environ["DEVMON_TOKEN"]],
                                   open_timeout=5, close_timeout=5) as ws:
         print("subprotocol", ws.subprotocol)
+        await preamble(ws)
         for i in (1, 2, 3):
             await ws.send(json.dumps({"type": "ping", "id": i}))
             m = json.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -63,10 +78,21 @@ close 1000
 --- python
 import asyncio, json, os, websockets
 
+
+async def preamble(ws):
+    # the session opens with hello then snapshot; the checks start after
+    for want in ("hello", "snapshot"):
+        m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert m["type"] == want, m
+
+
 async def main():
     async with websockets.connect(os.environ["DEVMON_WS_URL"],
                                   subprotocols=["devmon.v1"],
+                                  extra_headers={"Authorization": "Bearer "
+                                                 + os.environ["DEVMON_TOKEN"]},
                                   open_timeout=5, close_timeout=5) as ws:
+        await preamble(ws)
         msg = json.dumps({"type": "ping", "id": "x-7",
                           "note": "\u03ba\u1f79\u03c3\u03bc\u03b5"},
                          ensure_ascii=False)
@@ -92,11 +118,22 @@ close 1000
 
 === TEST 3: a binary message makes the server close with 1003
 --- python
-import asyncio, os, websockets
+import asyncio, json, os, websockets
+
+
+async def preamble(ws):
+    # the session opens with hello then snapshot; the checks start after
+    for want in ("hello", "snapshot"):
+        m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert m["type"] == want, m
+
 
 async def main():
     async with websockets.connect(os.environ["DEVMON_WS_URL"],
+                                  extra_headers={"Authorization": "Bearer "
+                                                 + os.environ["DEVMON_TOKEN"]},
                                   open_timeout=5, close_timeout=5) as ws:
+        await preamble(ws)
         await ws.send(b"\x00\x01")
         try:
             await asyncio.wait_for(ws.recv(), 5)

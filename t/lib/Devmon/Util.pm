@@ -33,6 +33,12 @@ package Devmon::Util;
 #    200 "It works!"), so such a block counts: 1 (status) + 1 (ws or
 #    python) + its --- no_error_log lines + 1 (alert/crit).
 #
+# 3. With ws_session_setup() (see "authenticated sessions" below), every
+#    block runs against the full product: a redis-server of the suite, an
+#    HS256 key, and --- ws scripts / --- python programs that send a valid
+#    token, the scripts consuming the session preamble (hello, snapshot)
+#    before their first step.
+#
 # Why this pattern: a body check runs after the block's HTTP request and
 # before its error log is checked, while nginx is still up, under both
 # harnesses; the script talks to nginx over its own socket with proper
@@ -45,6 +51,7 @@ use warnings;
 use base 'Exporter';
 
 use Digest::SHA qw(sha1);
+use JSON::PP ();
 use File::Temp qw(tempdir);
 use IO::Select ();
 use IO::Socket::INET ();
@@ -57,6 +64,7 @@ our @EXPORT_OK = qw(
     ws_accept ws_key ws_handshake_request ws_frame ws_close_payload
     ws_connect ws_read_frame ws_parse_frame ws_run_script
     start_redis stop_redis redis_cmd run_python nginx_config_test
+    ws_session_setup ws_session_token ws_session_preamble
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 our @EXPORT = @EXPORT_OK;
@@ -68,6 +76,7 @@ my %OPNAMES = reverse %OPCODES;
 my $ALERT_CRIT = qr/\[(?:alert|crit)\]/;
 my $Installed;
 my $OwnerPid = $$;
+my $Session;
 
 # writes to a peer that has closed must fail with EPIPE, not kill us
 $SIG{PIPE} = 'IGNORE';
@@ -146,7 +155,8 @@ sub body_check {
         my ($ok, $log) = ws_run_script($script,
             uri => section($block, 'ws_uri') // '/ws',
             headers => section($block, 'ws_headers'),
-            timeout => section($block, 'ws_timeout'));
+            timeout => section($block, 'ws_timeout'),
+            session => $Session);
 
         Test::More::ok($ok, "$name - ws script (repeat $repeated_idx)")
             or Test::More::diag($log);
@@ -183,13 +193,7 @@ sub ws_handshake_request {
                 ['Upgrade', 'websocket'], ['Connection', 'Upgrade'],
                 ['Sec-WebSocket-Key', $key],
                 ['Sec-WebSocket-Version', '13']);
-    my $extra = $o{headers} // [];
-
-    if (!ref $extra) {
-        $extra = [map { /^\s*!\s*(\S+)/ ? [$1, undef]
-                      : /^\s*([^:]+?)\s*:\s?(.*)$/ ? [$1, $2] : () }
-                  grep { /\S/ } split /\n/, $extra];
-    }
+    my $extra = header_list($o{headers});
 
     for my $h (@$extra) {
         my ($n, $v) = @$h;
@@ -209,6 +213,18 @@ sub ws_handshake_request {
     $req .= "$_->[0]: $_->[1]\r\n" for @hdrs;
 
     return "$req\r\n";
+}
+
+
+# Handshake headers as given to ws_handshake_request (text lines or an
+# array of [name, value]) as an array of [name, value or undef].
+sub header_list {
+    my $h = shift // [];
+
+    return $h if ref $h;
+    return [map { /^\s*!\s*(\S+)/ ? [$1, undef]
+                : /^\s*([^:]+?)\s*:\s?(.*)$/ ? [$1, $2] : () }
+            grep { /\S/ } split /\n/, $h];
 }
 
 
@@ -430,6 +446,8 @@ sub ws_read_frame {
     my ($c, $timeout) = @_;
     my $deadline = time + ($timeout // $c->{timeout});
 
+    return shift @{ $c->{held} } if $c->{held} && @{ $c->{held} };
+
     while (1) {
         my $f = ws_parse_frame(\$c->{buf});
         return $f if $f;
@@ -473,11 +491,18 @@ sub ws_read_frame {
 #
 # Every received frame must be unmasked with RSV bits 0 (RFC 6455 5.1,
 # 5.2).  recv and eof wait up to the timeout (t=SECS per step overrides).
+#
+# %o: uri, headers, port, timeout (seconds per step, default 3), and
+# session (what ws_session_setup returned): then the handshake carries
+# "Authorization: Bearer <token>" (unless headers name Authorization)
+# and the session preamble is consumed before the first step.
 sub ws_run_script {
     my ($script, %o) = @_;
     my $timeout = $o{timeout} // 3;
     my @log;
-    my $c = ws_connect(uri => $o{uri}, headers => $o{headers},
+    my $headers = $o{session} ? session_headers($o{session}, $o{headers})
+                              : $o{headers};
+    my $c = ws_connect(uri => $o{uri}, headers => $headers,
                        port => $o{port}, timeout => $timeout);
     my $fail = sub {
         push @log, "FAILED: @_";
@@ -494,6 +519,11 @@ sub ws_run_script {
     my $accept = $c->{headers}{'sec-websocket-accept'} // '';
     return $fail->("bad Sec-WebSocket-Accept \"$accept\"")
         if $accept ne ws_accept($c->{key});
+
+    if ($o{session}) {
+        my $err = ws_session_preamble($c, $timeout, \@log);
+        return $fail->("session preamble: $err") if defined $err;
+    }
 
     my $lineno = 0;
 
@@ -857,7 +887,8 @@ sub run_python {
 
 
 # --- python: the program gets DEVMON_WS_URL (ws://127.0.0.1:PORT + the
-# block's --- ws_uri, default /ws) and must exit 0; its stdout must equal
+# block's --- ws_uri, default /ws), after ws_session_setup() DEVMON_TOKEN
+# (a valid bearer token), and must exit 0; its stdout must equal
 # --- python_out (or match it when that is a qr//) when given.
 sub python_check {
     my ($block, $code, $rep) = @_;
@@ -865,7 +896,8 @@ sub python_check {
     my $url = 'ws://127.0.0.1:' . server_port()
               . (section($block, 'ws_uri') // '/ws');
     my ($status, $out, $err) = run_python($code,
-        env => { DEVMON_WS_URL => $url },
+        env => { DEVMON_WS_URL => $url,
+                 $Session ? (DEVMON_TOKEN => $Session->{token}) : () },
         timeout => section($block, 'python_timeout') // 15);
     my $want = section($block, 'python_out');
     my $ok = $status == 0;
@@ -905,6 +937,125 @@ sub nginx_config_test {
               . " -e $dir/logs/error.log 2>&1";
     my $out = `$cmd`;
     return ($? >> 8, $out);
+}
+
+
+# --- authenticated sessions ---------------------------------------------
+
+# Since tokens and streams landed, a devmon_ws location must have a key,
+# every connection a valid token and a broker, and the server opens each
+# session with {"type":"hello",...} then {"type":"snapshot",...} before
+# anything else.  A suite testing something else (framing, close codes)
+# calls this once, before run_tests():
+#
+#     my $s = ws_session_setup();
+#
+# It starts a redis-server on a unix socket in a temp dir (no port to
+# collide with other suites), writes a random HS256 key (Devmon::JWT) and
+# mints one token (acct and sub "conformance", valid for an hour); then
+# for every block:
+#   - --- http_config starts with "devmon_redis unix:SOCKET;" and
+#     "devmon_jwt_key hs256 FILE;", which every location inherits;
+#   - --- ws scripts send the token (see ws_run_script) and consume the
+#     preamble (ws_session_preamble) first, so the steps see exactly the
+#     frames they are about;
+#   - --- python programs get the token in DEVMON_TOKEN.
+# Returns { token, key_file, redis }.
+sub ws_session_setup {
+    my %o = @_;
+
+    die "ws_session_setup: called twice\n" if $Session;
+
+    require Devmon::JWT;
+
+    my $redis = start_redis(unix => 1);
+    my $jwt = Devmon::JWT->new;
+    my $secret = $jwt->hs_secret('hs256.key', 32);
+    my $now = time;
+    my $http = "    devmon_redis unix:$redis->{socket};\n"
+               . "    devmon_jwt_key hs256 " . $jwt->dir . "/hs256.key;\n";
+
+    $Session = {
+        redis => $redis,
+        jwt => $jwt,
+        key_file => $jwt->dir . '/hs256.key',
+        token => $jwt->token(alg => 'HS256', key => $secret,
+                             claims => { acct => 'conformance',
+                                         sub => 'conformance',
+                                         iat => int($now) - 5,
+                                         exp => int($now) + 3600 }),
+    };
+
+    Test::Nginx::Util::add_block_preprocessor(sub {
+        my $block = shift;
+
+        $block->set_value('http_config',
+                          $http . (section($block, 'http_config') // ''));
+    });
+
+    return $Session;
+}
+
+
+# the token of ws_session_setup() (for --- raw_request and the like)
+sub ws_session_token {
+    die "ws_session_token: no ws_session_setup()\n" unless $Session;
+    return $Session->{token};
+}
+
+
+sub session_headers {
+    my ($s, $headers) = @_;
+    my $list = header_list($headers);
+
+    return $list if grep { lc $_->[0] eq 'authorization' } @$list;
+    return [['Authorization', "Bearer $s->{token}"], @$list];
+}
+
+
+# Read the session preamble off a fresh connection: a text frame
+# {"type":"hello",...}, then a text frame {"type":"snapshot",...} (no
+# resume point was asked for).  A ping the server sends meanwhile is kept
+# for the script's own steps (ws_read_frame returns it first).  Returns
+# undef, or what was wrong.
+sub ws_session_preamble {
+    my ($c, $timeout, $log) = @_;
+    my $deadline = time + $timeout;
+    my @held;
+
+    for my $want (qw(hello snapshot)) {
+        while (1) {
+            my $f = ws_read_frame($c, $deadline - time);
+
+            push @$log, "  preamble: " . show_frame($f);
+
+            return "no \"$want\" message, got " . show_frame($f)
+                if $f->{eof} || $f->{timeout};
+
+            if ($f->{opname} eq 'ping' && $f->{fin} && !$f->{rsv}
+                && !$f->{masked})
+            {
+                push @held, $f;
+                next;
+            }
+
+            return "expected a text frame {\"type\":\"$want\"}, got "
+                   . show_frame($f)
+                if $f->{opname} ne 'text' || !$f->{fin} || $f->{rsv}
+                   || $f->{masked};
+
+            my $d = eval { JSON::PP::decode_json($f->{payload}) };
+
+            return "expected {\"type\":\"$want\",...}, got "
+                   . show($f->{payload})
+                if ref $d ne 'HASH' || ($d->{type} // '') ne $want;
+
+            last;
+        }
+    }
+
+    $c->{held} = \@held;
+    return undef;
 }
 
 
