@@ -1,0 +1,75 @@
+# probed: Redis stopped mid-run and started again: probing goes on, results
+# wait in the backlog, the daemon reconnects and publishes them in order;
+# nothing is lost.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use IO::Socket::INET;
+use Time::HiRes qw(sleep time);
+use Devmon::Probed;
+
+my $dir = tmp_dir();
+my $port = 6435;
+my @aof = ('--appendonly', 'yes', '--appendfsync', 'always');
+my $redis = start_redis($dir, $port, @aof);
+
+my $listen = IO::Socket::INET->new(Listen => 64, LocalAddr => '127.0.0.1',
+                                   LocalPort => 7120, ReuseAddr => 1) or die;
+my $iv = 0.5;
+my @ids = map { "t$_" } 1 .. 6;
+my ($pid, $log) = start_probed($dir, {
+    region => 'fra',
+    redis => { port => $port, backlog => 1000 },
+    defaults => { interval => $iv, timeout => 0.3 },
+    accounts => [ { id => 'out', devices => [
+        map { { id => $_, address => '127.0.0.1',
+                checks => [ { kind => 'tcp', port => 7120 } ] } } @ids
+    ] } ],
+});
+
+ok(wait_until(sub { grep { !$_->{type} } stream_events($port, 'out') }, 10),
+   'results flow');
+sleep 1;
+my $t_stop = time;
+stop_redis($redis);
+sleep 3;
+ok(kill(0, $pid), 'probed keeps running while Redis is away');
+$redis = start_redis($dir, $port, @aof);
+my $t_back = time;
+
+ok(wait_until(sub { my @c = slurp($log) =~ /redis: connected to/g; @c >= 2 },
+              15),
+   'reconnected');
+my @queued = slurp($log) =~ /connected to [^,]+, (\d+) queued/g;
+cmp_ok($queued[-1], '>=', 20, "backlog of $queued[-1] items published on reconnect");
+like(slurp($log), qr/redis: 127\.0\.0\.1: .*results queued, retrying/, 'outage logged once');
+sleep 1.5;
+is(stop_probed($pid), 0, 'probed stopped cleanly');
+
+my @ev = stream_events($port, 'out');
+my ($bad_order, $bad_gap, $checked) = (0, 0, 0);
+my $maxgap = 0;
+for my $d (@ids) {
+    my @r = grep { !$_->{type} && $_->{d} eq $d } @ev;
+    for my $i (1 .. $#r) {
+        $checked++;
+        $bad_order++ if $r[$i]{t} <= $r[$i - 1]{t};
+        my $gap = ($r[$i]{t} - $r[$i - 1]{t}) / 1000;
+        $maxgap = $gap if $gap > $maxgap;
+        $bad_gap++ if $gap > $iv * 1.8;
+    }
+    my @during = grep { $_->{t} / 1000 > $t_stop + 0.5
+                        && $_->{t} / 1000 < $t_back - 0.5 } @r;
+    cmp_ok(scalar @during, '>=', 3, "$d: results taken during the outage were kept");
+}
+cmp_ok($checked, '>', 60, "$checked consecutive result pairs checked");
+is($bad_order, 0, 'stream order is the order results were taken');
+is($bad_gap, 0, "no result missing (largest gap ${maxgap}s at interval ${iv}s)");
+
+my @hb = grep { ($_->{type} // '') eq 'region' } @ev;
+cmp_ok(scalar @hb, '>=', 10, 'region heartbeats every cycle, kept too');
+
+stop_redis($redis);
+done_testing();
