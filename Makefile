@@ -11,17 +11,19 @@ MODULE_SRCS :=		$(wildcard ngx_devmon_module/*.c ngx_devmon_module/*.h)
 CC ?=			cc
 CFLAGS_UNIT :=		-g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
 			-Ingx_devmon_module
-UNIT_TESTS :=		$(BUILD)/unit/ws_codec
+UNIT_TESTS :=		$(BUILD)/unit/ws_codec $(BUILD)/unit/jwt
 
 # Debian packages for building, testing and running everything here;
 # .ci/run and 'make deps' install exactly this list.
 DEPS :=			build-essential nginx nginx-dev libhiredis-dev \
 			libjwt-dev libjansson-dev libssl-dev libsnmp-dev \
-			liboping-dev libcurl4-openssl-dev libuv1-dev \
+			liboping-dev libcurl4-openssl-dev libevent-dev \
 			redis-server snmpd snmp openssl curl iproute2 \
-			procps psmisc perl libtest-base-perl libjson-pp-perl \
-			liburi-perl python3 python3-websockets \
-			python3-aiosmtpd clang libclang-rt-14-dev fping
+			iptables procps psmisc perl libtest-base-perl \
+			libjson-pp-perl liburi-perl libio-socket-ssl-perl \
+			python3 python3-websockets python3-aiosmtpd \
+			clang libclang-rt-14-dev fping \
+			dpkg-dev debhelper lintian
 
 TEST_ENV :=		TEST_NGINX_BINARY=$(NGINX) \
 			TEST_NGINX_LOAD_MODULES=$(MODULE) \
@@ -29,10 +31,11 @@ TEST_ENV :=		TEST_NGINX_BINARY=$(NGINX) \
 			PERL5LIB=$(CURDIR)/t/lib$$(perl -MTest::Nginx::Socket \
 			-e1 2>/dev/null || echo ":$(CURDIR)/t/lib/fallback")
 
-.PHONY: all module probed unit test check deps demo fuzz bench clean
+.PHONY: all module probed alertd unit test check deps demo fuzz bench \
+	bench-probed package clean
 
 
-all: module probed
+all: module probed alertd
 
 module: $(MODULE)
 
@@ -55,6 +58,9 @@ $(MODULE): $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 probed:
 	$(MAKE) -C probed
 
+alertd: probed
+	$(MAKE) -C alertd
+
 unit: $(UNIT_TESTS)
 
 $(BUILD)/unit/ws_codec: ngx_devmon_module/ngx_devmon_ws_codec.c \
@@ -63,6 +69,12 @@ $(BUILD)/unit/ws_codec: ngx_devmon_module/ngx_devmon_ws_codec.c \
 	mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS_UNIT) -o $@ ngx_devmon_module/ngx_devmon_ws_codec.c \
 		t/unit/test_ws_codec.c
+
+$(BUILD)/unit/jwt: ngx_devmon_module/ngx_devmon_jwt.c \
+		ngx_devmon_module/ngx_devmon_jwt.h t/unit/test_jwt.c
+	mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_UNIT) -o $@ ngx_devmon_module/ngx_devmon_jwt.c \
+		t/unit/test_jwt.c -ljwt -ljansson -lcrypto -lm
 
 test: all unit
 	$(TEST_ENV) prove -r t
@@ -85,6 +97,12 @@ $(BUILD)/fuzz/ws_codec: ngx_devmon_module/ngx_devmon_ws_codec.c \
 		-Ingx_devmon_module -o $@ \
 		ngx_devmon_module/ngx_devmon_ws_codec.c t/fuzz/fuzz_ws_codec.c
 
+bench-probed: all
+	bench/probed/run
+
+package:
+	packaging/build-deb $(BUILD)/pkg
+
 demo:
 	@echo "make demo: not built yet (see issue 7); run 'make test'."
 	@exit 1
@@ -92,3 +110,4 @@ demo:
 clean:
 	rm -rf $(BUILD)
 	$(MAKE) -C probed clean
+	$(MAKE) -C alertd clean
