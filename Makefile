@@ -11,7 +11,7 @@ MODULE_SRCS :=		$(wildcard ngx_devmon_module/*.c ngx_devmon_module/*.h)
 CC ?=			cc
 CFLAGS_UNIT :=		-g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
 			-Ingx_devmon_module
-UNIT_TESTS :=		$(BUILD)/unit/ws_codec $(BUILD)/unit/jwt
+UNIT_TESTS :=		$(BUILD)/unit/ws_codec $(BUILD)/unit/jwt $(BUILD)/unit/event
 
 # Debian packages for building, testing and running everything here;
 # .ci/run and 'make deps' install exactly this list.
@@ -75,6 +75,12 @@ $(BUILD)/unit/jwt: ngx_devmon_module/ngx_devmon_jwt.c \
 	mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS_UNIT) -o $@ ngx_devmon_module/ngx_devmon_jwt.c \
 		t/unit/test_jwt.c -ljwt -ljansson -lcrypto -lm
+
+$(BUILD)/unit/event: ngx_devmon_module/ngx_devmon_event.c \
+		ngx_devmon_module/ngx_devmon_event.h t/unit/test_event.c
+	mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_UNIT) -o $@ ngx_devmon_module/ngx_devmon_event.c \
+		t/unit/test_event.c
 
 test: all unit
 	$(TEST_ENV) prove -r t

@@ -11,9 +11,16 @@
 
 #include "ngx_http_devmon_module.h"
 #include "ngx_http_devmon_ws.h"
+#include "ngx_http_devmon_auth.h"
+#include "ngx_http_devmon_zone.h"
+#include "ngx_http_devmon_stream.h"
+#include "ngx_http_devmon_replay.h"
+#include "ngx_http_devmon_stats.h"
 
 
+static ngx_int_t ngx_http_devmon_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_devmon_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_devmon_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_devmon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_devmon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -21,10 +28,20 @@ static char *ngx_http_devmon_ws(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_devmon_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_devmon_init_process(ngx_cycle_t *cycle);
+static void ngx_http_devmon_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_num_bounds_t  ngx_http_devmon_queue_bounds = {
     ngx_conf_check_num_bounds, 2, 65536
+};
+
+static ngx_conf_num_bounds_t  ngx_http_devmon_replay_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
+};
+
+static ngx_conf_num_bounds_t  ngx_http_devmon_db_bounds = {
+    ngx_conf_check_num_bounds, 0, 65535
 };
 
 
@@ -86,16 +103,174 @@ static ngx_command_t  ngx_http_devmon_commands[] = {
       offsetof(ngx_http_devmon_loc_conf_t, ws.queue_bytes),
       NULL },
 
+    /* auth (ngx_http_devmon_auth.c, ngx_http_devmon_zone.c) */
+
+    { ngx_string("devmon_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_devmon_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_jwt_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_devmon_jwt_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_jwt_jwks"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_devmon_jwt_jwks,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_jwt_algorithms"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_devmon_jwt_algorithms,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, auth.issuer),
+      NULL },
+
+    { ngx_string("devmon_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_devmon_jwt_audience,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, auth.leeway),
+      NULL },
+
+    { ngx_string("devmon_jwt_account_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, auth.account_claim),
+      NULL },
+
+    { ngx_string("devmon_jwt_user_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, auth.user_claim),
+      NULL },
+
+    { ngx_string("devmon_token_arg"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, auth.token_arg),
+      NULL },
+
+    { ngx_string("devmon_token_expiring_notice"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, auth.expiring_notice),
+      NULL },
+
+    { ngx_string("devmon_user_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_devmon_loc_conf_t, auth.user_limit),
+      NULL },
+
+    /* streams (ngx_http_devmon_stream.c, _replay.c, _stats.c, _redis.c) */
+
+    { ngx_string("devmon_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_devmon_redis_address,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_redis_password"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_devmon_main_conf_t, stream.redis.password),
+      NULL },
+
+    { ngx_string("devmon_redis_db"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_devmon_main_conf_t, stream.redis.db),
+      &ngx_http_devmon_db_bounds },
+
+    { ngx_string("devmon_redis_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_devmon_main_conf_t, stream.redis.connect_timeout),
+      NULL },
+
+    { ngx_string("devmon_redis_command_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_devmon_main_conf_t, stream.redis.command_timeout),
+      NULL },
+
+    { ngx_string("devmon_redis_reconnect"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_devmon_redis_reconnect,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_unsubscribe_linger"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_devmon_main_conf_t, stream.linger),
+      NULL },
+
+    { ngx_string("devmon_replay_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_devmon_main_conf_t, stream.replay_max),
+      &ngx_http_devmon_replay_bounds },
+
+    { ngx_string("devmon_snapshot"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_devmon_snapshot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("devmon_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_devmon_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_devmon_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_devmon_postconfiguration,     /* postconfiguration */
 
     ngx_http_devmon_create_main_conf,      /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_devmon_init_main_conf,        /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -112,10 +287,10 @@ ngx_module_t  ngx_http_devmon_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_devmon_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_devmon_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -131,7 +306,28 @@ ngx_http_devmon_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /* each worker inherits the empty list and fills its own copy */
+    ngx_queue_init(&dmcf->ws_conns);
+
+    ngx_http_devmon_stream_create_conf(&dmcf->stream);
+
     return dmcf;
+}
+
+
+static char *
+ngx_http_devmon_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_devmon_main_conf_t *dmcf = conf;
+
+    return ngx_http_devmon_stream_init_conf(cf, &dmcf->stream);
+}
+
+
+static ngx_int_t
+ngx_http_devmon_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_devmon_stats_postconfiguration(cf);
 }
 
 
@@ -159,6 +355,8 @@ ngx_http_devmon_create_loc_conf(ngx_conf_t *cf)
     dlcf->ws.close_timeout = NGX_CONF_UNSET_MSEC;
     dlcf->ws.queue_frames = NGX_CONF_UNSET_UINT;
     dlcf->ws.queue_bytes = NGX_CONF_UNSET_SIZE;
+
+    ngx_http_devmon_auth_create_conf(&dlcf->auth);
 
     return dlcf;
 }
@@ -196,6 +394,10 @@ ngx_http_devmon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"devmon_ping_timeout\" must not be 0 while "
                            "\"devmon_ping_interval\" is set");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_devmon_auth_merge_conf(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -273,4 +475,27 @@ ngx_http_devmon_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_devmon_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_devmon_zone_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_devmon_stream_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_devmon_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_devmon_stream_exit_process(cycle);
+    ngx_http_devmon_zone_exit_process(cycle);
 }
