@@ -23,7 +23,7 @@ DEPS :=			build-essential nginx nginx-dev libhiredis-dev \
 			libjson-pp-perl liburi-perl libio-socket-ssl-perl \
 			python3 python3-websockets python3-aiosmtpd \
 			clang libclang-rt-14-dev fping \
-			dpkg-dev debhelper lintian
+			dpkg-dev debhelper lintian chromium
 
 TEST_ENV :=		TEST_NGINX_BINARY=$(NGINX) \
 			TEST_NGINX_LOAD_MODULES=$(MODULE) \
@@ -53,7 +53,9 @@ $(BUILD)/nginx/objs/Makefile: config
 
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_http_devmon_module.so $@
+	@# a new file, never a rewrite: a running nginx has the old one mapped
+	cp $(BUILD)/nginx/objs/ngx_http_devmon_module.so $@.tmp
+	mv -f $@.tmp $@
 
 probed:
 	$(MAKE) -C probed
@@ -82,7 +84,13 @@ $(BUILD)/unit/event: ngx_devmon_module/ngx_devmon_event.c \
 	$(CC) $(CFLAGS_UNIT) -o $@ ngx_devmon_module/ngx_devmon_event.c \
 		t/unit/test_event.c
 
-test: all unit
+# the dashboard's uPlot, and playwright-core for the browser suite
+NODE_MODULES :=		dashboard/node_modules/.package-lock.json
+
+$(NODE_MODULES): dashboard/package.json dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund
+
+test: all unit $(NODE_MODULES)
 	$(TEST_ENV) prove -r t
 
 check: test
@@ -93,6 +101,10 @@ deps:
 			"sudo apt-get install -y $(DEPS)"; exit 1; fi
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEPS)
+	@# Debian 12's own nodejs is 18; the browser suite's playwright-core
+	@# wants 20, which machines built from NodeSource's packages have
+	command -v npm >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
 
 fuzz: $(BUILD)/fuzz/ws_codec
 
@@ -110,8 +122,7 @@ package:
 	packaging/build-deb $(BUILD)/pkg
 
 demo:
-	@echo "make demo: not built yet (see issue 7); run 'make test'."
-	@exit 1
+	dashboard/demo/run
 
 clean:
 	rm -rf $(BUILD)
