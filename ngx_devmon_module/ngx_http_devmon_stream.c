@@ -784,9 +784,12 @@ ngx_http_devmon_account_get(ngx_http_devmon_worker_t *w, ngx_str_t *name)
         return acc;
     }
 
-    /* the account, its name and its channel name in one block */
+    /*
+     * The account, its name and its channel name (which holds the name
+     * again, with its terminating zero) in one block.
+     */
 
-    size = sizeof(ngx_http_devmon_account_t) + name->len
+    size = sizeof(ngx_http_devmon_account_t) + 2 * name->len
            + sizeof("devmon:{}:live");
 
     acc = ngx_alloc(size, w->log);
