@@ -23,7 +23,7 @@ DEPS :=			build-essential nginx nginx-dev libhiredis-dev \
 			libjson-pp-perl liburi-perl libio-socket-ssl-perl \
 			python3 python3-websockets python3-aiosmtpd \
 			clang libclang-rt-14-dev fping \
-			dpkg-dev debhelper lintian chromium
+			dpkg-dev debhelper lintian chromium valgrind
 
 TEST_ENV :=		TEST_NGINX_BINARY=$(NGINX) \
 			TEST_NGINX_LOAD_MODULES=$(MODULE) \
@@ -32,7 +32,7 @@ TEST_ENV :=		TEST_NGINX_BINARY=$(NGINX) \
 			-e1 2>/dev/null || echo ":$(CURDIR)/t/lib/fallback")
 
 .PHONY: all module probed alertd unit test check deps demo fuzz bench \
-	bench-probed package clean
+	bench-probed bench-selftest package clean
 
 
 all: module probed alertd
@@ -114,6 +114,12 @@ $(BUILD)/fuzz/ws_codec: ngx_devmon_module/ngx_devmon_ws_codec.c \
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Ingx_devmon_module -o $@ \
 		ngx_devmon_module/ngx_devmon_ws_codec.c t/fuzz/fuzz_ws_codec.c
+
+bench: all
+	DEVMON_BUILD=$(BUILD) bench/run
+
+bench-selftest:
+	DEVMON_BUILD=$(BUILD) bench/selftest
 
 bench-probed: all
 	bench/probed/run
