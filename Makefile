@@ -73,9 +73,12 @@ $(BUILD)/unit/ws_codec: ngx_devmon_module/ngx_devmon_ws_codec.c \
 		t/unit/test_ws_codec.c
 
 $(BUILD)/unit/jwt: ngx_devmon_module/ngx_devmon_jwt.c \
-		ngx_devmon_module/ngx_devmon_jwt.h t/unit/test_jwt.c
+		ngx_devmon_module/ngx_devmon_jwt.h t/unit/test_jwt.c \
+		ngx_devmon_module/ngx_devmon_ws_codec.c \
+		ngx_devmon_module/ngx_devmon_ws_codec.h
 	mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS_UNIT) -o $@ ngx_devmon_module/ngx_devmon_jwt.c \
+		ngx_devmon_module/ngx_devmon_ws_codec.c \
 		t/unit/test_jwt.c -ljwt -ljansson -lcrypto -lm
 
 $(BUILD)/unit/event: ngx_devmon_module/ngx_devmon_event.c \

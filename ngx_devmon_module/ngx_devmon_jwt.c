@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 
 #include "ngx_devmon_jwt.h"
+#include "ngx_devmon_ws_codec.h"
 
 
 #define NGX_DEVMON_JWT_FILE_MAX      (1024 * 1024)
@@ -68,8 +69,6 @@ static int ngx_devmon_jwt_read_file(const char *path, unsigned char **data,
     size_t *len, char *err, size_t errlen);
 static void ngx_devmon_jwt_error(char *err, size_t errlen,
     const char *fmt, ...);
-static int ngx_devmon_jwt_is_b64url(int c);
-static int ngx_devmon_jwt_b64url_value(int c);
 static unsigned char *ngx_devmon_jwt_b64url_decode(const char *src,
     size_t len, size_t *out_len);
 static json_t *ngx_devmon_jwt_b64url_json(const char *src, size_t len);
@@ -110,6 +109,13 @@ static const char  *ngx_devmon_jwt_reasons[] = {
     "no_account",
     "no_user"
 };
+
+_Static_assert(sizeof(ngx_devmon_jwt_reasons) / sizeof(char *)
+               == NGX_DEVMON_JWT_NREASONS,
+               "a reason name for each ngx_devmon_jwt_reason_e");
+_Static_assert(sizeof(ngx_devmon_jwt_algs) / sizeof(ngx_devmon_jwt_alg_t)
+               == NGX_DEVMON_JWT_NALGS,
+               "an entry for each ngx_devmon_jwt_alg_e");
 
 
 ngx_devmon_jwt_keys_t *
@@ -160,6 +166,66 @@ ngx_devmon_jwt_keys_algorithms(const ngx_devmon_jwt_keys_t *keys)
     }
 
     return algs;
+}
+
+
+/*
+ * A token is checked against at most NGX_DEVMON_JWT_MAX_TRIES keys: those
+ * of its algorithm without a kid plus those with its kid.  A set where
+ * that could be more cannot serve every token, so it is refused here, at
+ * configuration time, not silently cut at run time.
+ */
+
+int
+ngx_devmon_jwt_keys_check(const ngx_devmon_jwt_keys_t *keys, char *err,
+    size_t errlen)
+{
+    int     a;
+    size_t  i, j, nokid, same, most;
+
+    for (a = 0; a < NGX_DEVMON_JWT_NALGS; a++) {
+        nokid = 0;
+        most = 0;
+
+        for (i = 0; i < keys->nkeys; i++) {
+            if (!(keys->keys[i].algorithms & NGX_DEVMON_JWT_ALG_BIT(a))) {
+                continue;
+            }
+
+            if (keys->keys[i].kid == NULL) {
+                nokid++;
+                continue;
+            }
+
+            same = 0;
+
+            for (j = 0; j < keys->nkeys; j++) {
+                if ((keys->keys[j].algorithms & NGX_DEVMON_JWT_ALG_BIT(a))
+                    && keys->keys[j].kid
+                    && strcmp(keys->keys[j].kid, keys->keys[i].kid) == 0)
+                {
+                    same++;
+                }
+            }
+
+            if (same > most) {
+                most = same;
+            }
+        }
+
+        if (nokid + most > NGX_DEVMON_JWT_MAX_TRIES) {
+            ngx_devmon_jwt_error(err, errlen,
+                                 "%zu %s keys without a kid and %zu with "
+                                 "one same kid: a token may be tried "
+                                 "against at most %d keys; give the keys "
+                                 "distinct kids", nokid,
+                                 ngx_devmon_jwt_algs[a].name, most,
+                                 NGX_DEVMON_JWT_MAX_TRIES);
+            return -1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -453,6 +519,7 @@ ngx_devmon_jwt_add_pkey(ngx_devmon_jwt_keys_t *keys, EVP_PKEY *pkey,
     int        i, rc, bits;
     BIO       *bio;
     char       group[64], *pem;
+    BIGNUM    *e;
     long       len;
     unsigned   algs;
 
@@ -467,6 +534,20 @@ ngx_devmon_jwt_add_pkey(ngx_devmon_jwt_keys_t *keys, EVP_PKEY *pkey,
                                  bits, NGX_DEVMON_JWT_RSA_MIN_BITS);
             return -1;
         }
+
+        /* e = 1 (or any even e) makes every signature trivial or void */
+        e = NULL;
+
+        if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1
+            || !BN_is_odd(e) || BN_num_bits(e) < 2)
+        {
+            BN_free(e);
+            ngx_devmon_jwt_error(err, errlen, "RSA public exponent is not "
+                                 "an odd number of at least 3");
+            return -1;
+        }
+
+        BN_free(e);
 
         algs = NGX_DEVMON_JWT_RS_ALGS;
 
@@ -841,7 +922,9 @@ ngx_devmon_jwt_verify(const ngx_devmon_jwt_policy_t *policy,
                 dot2 = i;
             }
 
-        } else if (!ngx_devmon_jwt_is_b64url((unsigned char) token[i])) {
+        } else if (ngx_devmon_ws_base64_value((unsigned char) token[i], 1)
+                   < 0)
+        {
             res->reason = NGX_DEVMON_JWT_MALFORMED;
             return;
         }
@@ -925,9 +1008,17 @@ ngx_devmon_jwt_verify(const ngx_devmon_jwt_policy_t *policy,
             continue;
         }
 
-        if (tries < NGX_DEVMON_JWT_MAX_TRIES) {
-            cand[tries++] = key;
+        if (tries == NGX_DEVMON_JWT_MAX_TRIES) {
+            /*
+             * Only a token without a kid gets here, and only with a
+             * set that ngx_devmon_jwt_keys_check() allows to be large
+             * because its keys have kids: it must name its key.
+             */
+            res->reason = NGX_DEVMON_JWT_UNKNOWN_KID;
+            goto done;
         }
+
+        cand[tries++] = key;
     }
 
     if (!found) {
@@ -1197,41 +1288,6 @@ ngx_devmon_jwt_id(json_t *value, char *buf, size_t max, int account)
 }
 
 
-static int
-ngx_devmon_jwt_is_b64url(int c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-           || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-
-static int
-ngx_devmon_jwt_b64url_value(int c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-
-    if (c == '-') {
-        return 62;
-    }
-
-    if (c == '_') {
-        return 63;
-    }
-
-    return -1;
-}
-
-
 /*
  * Strict base64url without padding (RFC 7515 2): a lone trailing
  * character or non-zero unused bits make the text malformed, so each
@@ -1241,48 +1297,23 @@ ngx_devmon_jwt_b64url_value(int c)
 static unsigned char *
 ngx_devmon_jwt_b64url_decode(const char *src, size_t len, size_t *out_len)
 {
-    int             v;
-    size_t          i, n;
-    unsigned int    acc, bits;
     unsigned char  *out;
-
-    if (len % 4 == 1) {
-        return NULL;
-    }
 
     out = malloc(len / 4 * 3 + 3);
     if (out == NULL) {
         return NULL;
     }
 
-    n = 0;
-    acc = 0;
-    bits = 0;
-
-    for (i = 0; i < len; i++) {
-        v = ngx_devmon_jwt_b64url_value((unsigned char) src[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-
-        acc = (acc << 6) | (unsigned int) v;
-        bits += 6;
-
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char) (acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-
-    if (acc != 0) {
+    if (ngx_devmon_ws_base64_decode(out, out_len, (const uint8_t *) src, len,
+                                    NGX_DEVMON_WS_B64_URL
+                                    |NGX_DEVMON_WS_B64_STRICT)
+        != 0)
+    {
         free(out);
         return NULL;
     }
 
-    out[n] = '\0';
-    *out_len = n;
+    out[*out_len] = '\0';
 
     return out;
 }

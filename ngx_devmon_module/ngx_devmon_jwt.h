@@ -104,7 +104,10 @@ int ngx_devmon_jwt_keys_add_secret(ngx_devmon_jwt_keys_t *keys,
     ngx_devmon_jwt_alg_e alg, const unsigned char *secret, size_t len,
     const char *kid, char *err, size_t errlen);
 
-/* a PEM public key: RSA (RS*, >= 2048 bits) or EC P-256/384/521 (ES*) */
+/*
+ * a PEM public key: RSA (RS*, >= 2048 bits, odd exponent >= 3) or EC
+ * P-256/384/521 (ES*)
+ */
 int ngx_devmon_jwt_keys_add_pem(ngx_devmon_jwt_keys_t *keys,
     const char *pem, size_t len, const char *kid, char *err, size_t errlen);
 
@@ -120,6 +123,17 @@ int ngx_devmon_jwt_keys_add_pem_file(ngx_devmon_jwt_keys_t *keys,
     const char *path, const char *kid, char *err, size_t errlen);
 int ngx_devmon_jwt_keys_add_jwks_file(ngx_devmon_jwt_keys_t *keys,
     const char *path, char *err, size_t errlen);
+
+/*
+ * Call once the set is complete.  A token is tried against the keys of
+ * its algorithm that have no kid and those with the token's kid, at most
+ * NGX_DEVMON_JWT_MAX_TRIES of them: a set where that could be more fails
+ * here.  A token without a kid is tried against every key of its
+ * algorithm; where there are more than NGX_DEVMON_JWT_MAX_TRIES of them
+ * (possible only when they have kids) it is refused as unknown_kid.
+ */
+int ngx_devmon_jwt_keys_check(const ngx_devmon_jwt_keys_t *keys, char *err,
+    size_t errlen);
 
 size_t ngx_devmon_jwt_keys_count(const ngx_devmon_jwt_keys_t *keys);
 unsigned ngx_devmon_jwt_keys_algorithms(const ngx_devmon_jwt_keys_t *keys);

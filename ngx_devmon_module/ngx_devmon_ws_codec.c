@@ -20,7 +20,6 @@ static int ngx_devmon_ws_read_header(ngx_devmon_ws_reader_t *rd,
 static int ngx_devmon_ws_check_start(ngx_devmon_ws_reader_t *rd);
 static int ngx_devmon_ws_check_header(ngx_devmon_ws_reader_t *rd);
 static void ngx_devmon_ws_sha1_block(uint32_t h[5], const uint8_t *p);
-static int ngx_devmon_ws_base64_value(uint8_t c);
 
 
 static const char  ngx_devmon_ws_b64[] =
@@ -437,7 +436,8 @@ ngx_devmon_ws_close_code_valid(unsigned code)
         return 1;
     }
 
-    if (code >= 1007 && code <= 1011) {
+    /* 1012-1014 are IANA-registered (restart, try again, bad gateway) */
+    if (code >= 1007 && code <= 1014) {
         return 1;
     }
 
@@ -552,8 +552,8 @@ ngx_devmon_ws_encode_header(uint8_t *out, unsigned opcode, uint64_t len)
 }
 
 
-static int
-ngx_devmon_ws_base64_value(uint8_t c)
+int
+ngx_devmon_ws_base64_value(uint8_t c, unsigned url)
 {
     if (c >= 'A' && c <= 'Z') {
         return c - 'A';
@@ -567,11 +567,11 @@ ngx_devmon_ws_base64_value(uint8_t c)
         return c - '0' + 52;
     }
 
-    if (c == '+') {
+    if (c == (url ? '-' : '+')) {
         return 62;
     }
 
-    if (c == '/') {
+    if (c == (url ? '_' : '/')) {
         return 63;
     }
 
@@ -580,9 +580,53 @@ ngx_devmon_ws_base64_value(uint8_t c)
 
 
 int
+ngx_devmon_ws_base64_decode(uint8_t *out, size_t *out_len, const uint8_t *in,
+    size_t len, unsigned flags)
+{
+    int       v;
+    size_t    i, n;
+    uint32_t  acc, bits;
+
+    /* a lone last character carries 6 bits: not even one byte */
+    if (len % 4 == 1) {
+        return -1;
+    }
+
+    n = 0;
+    acc = 0;
+    bits = 0;
+
+    for (i = 0; i < len; i++) {
+        v = ngx_devmon_ws_base64_value(in[i], flags & NGX_DEVMON_WS_B64_URL);
+        if (v < 0) {
+            return -1;
+        }
+
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (uint8_t) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+
+    if ((flags & NGX_DEVMON_WS_B64_STRICT) && acc != 0) {
+        return -1;
+    }
+
+    *out_len = n;
+
+    return 0;
+}
+
+
+int
 ngx_devmon_ws_key_valid(const uint8_t *key, size_t len)
 {
-    size_t  i;
+    size_t   n;
+    uint8_t  raw[18];
 
     /* 16 bytes encode to 22 characters and "==" */
 
@@ -590,18 +634,12 @@ ngx_devmon_ws_key_valid(const uint8_t *key, size_t len)
         return 0;
     }
 
-    for (i = 0; i < 22; i++) {
-        if (ngx_devmon_ws_base64_value(key[i]) < 0) {
-            return 0;
-        }
-    }
-
     /*
      * Nonzero pad bits in key[21] still decode to 16 bytes: accepted, the
      * key is only echoed back hashed.
      */
 
-    return 1;
+    return ngx_devmon_ws_base64_decode(raw, &n, key, 22, 0) == 0 && n == 16;
 }
 
 

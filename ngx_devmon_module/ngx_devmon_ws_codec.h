@@ -116,7 +116,7 @@ int ngx_devmon_ws_utf8_valid(const uint8_t *p, size_t len);
 void ngx_devmon_ws_unmask(uint8_t *p, size_t len, const uint8_t mask[4],
     unsigned pos);
 
-/* a code a peer may send in a close frame (RFC 6455 7.4) */
+/* a code a peer may send in a close frame (RFC 6455 7.4, IANA registry) */
 int ngx_devmon_ws_close_code_valid(unsigned code);
 
 /*
@@ -142,6 +142,22 @@ void ngx_devmon_ws_accept(const uint8_t *key, size_t len,
     uint8_t out[NGX_DEVMON_WS_ACCEPT_LEN]);
 void ngx_devmon_ws_sha1(const uint8_t *p, size_t len, uint8_t digest[20]);
 size_t ngx_devmon_ws_base64(uint8_t *out, const uint8_t *in, size_t len);
+
+/*
+ * Base64 (RFC 4648 4) or, with NGX_DEVMON_WS_B64_URL, base64url (5), both
+ * without padding; NGX_DEVMON_WS_B64_STRICT also refuses nonzero unused
+ * bits, so that each value has exactly one encoding (JWS, RFC 7515 2).
+ * out needs len / 4 * 3 + 2 bytes.  Returns 0, or -1 if in is not valid.
+ * Shared by the handshake and the token validator (ngx_devmon_jwt.c).
+ */
+#define NGX_DEVMON_WS_B64_URL        0x1
+#define NGX_DEVMON_WS_B64_STRICT     0x2
+
+int ngx_devmon_ws_base64_decode(uint8_t *out, size_t *out_len,
+    const uint8_t *in, size_t len, unsigned flags);
+
+/* the value of one base64 (url: base64url) character, or -1 */
+int ngx_devmon_ws_base64_value(uint8_t c, unsigned url);
 
 /*
  * Comma-separated header lists (Connection, Upgrade,

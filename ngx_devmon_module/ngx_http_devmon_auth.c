@@ -18,17 +18,27 @@
 #define NGX_HTTP_DEVMON_AUTH_ERRLEN  512
 
 
+/* the token taken out of the request by ngx_http_devmon_auth_take() */
+typedef struct {
+    ngx_str_t                     token;      /* copy in r->pool */
+    ngx_uint_t                    source;     /* NGX_HTTP_DEVMON_TOKEN_* */
+} ngx_http_devmon_token_t;
+
+
 static ngx_devmon_jwt_keys_t *ngx_http_devmon_auth_keys(ngx_conf_t *cf,
     ngx_http_devmon_auth_conf_t *acf);
 static void ngx_http_devmon_auth_keys_cleanup(void *data);
 static void ngx_http_devmon_auth_check(ngx_http_request_t *r,
     ngx_http_devmon_auth_conf_t *acf, ngx_http_devmon_auth_result_t *res);
-static ngx_uint_t ngx_http_devmon_auth_token(ngx_http_request_t *r,
-    ngx_http_devmon_auth_conf_t *acf, ngx_str_t *token);
+static ngx_int_t ngx_http_devmon_auth_phase_handler(ngx_http_request_t *r);
+static ngx_http_devmon_token_t *ngx_http_devmon_auth_taken(
+    ngx_http_request_t *r);
+static void ngx_http_devmon_auth_token_cleanup(void *data);
 static ngx_int_t ngx_http_devmon_auth_bearer(ngx_str_t *value,
     ngx_str_t *token);
-static ngx_int_t ngx_http_devmon_auth_subprotocol(ngx_str_t *value,
+static void ngx_http_devmon_auth_subprotocols(ngx_http_request_t *r,
     ngx_str_t *token);
+static void ngx_http_devmon_auth_redact_args(ngx_str_t *s, ngx_str_t *arg);
 static void ngx_http_devmon_auth_redact(ngx_str_t *token);
 static void ngx_http_devmon_auth_session_cleanup(void *data);
 static void ngx_http_devmon_auth_arm(ngx_http_devmon_session_t *s);
@@ -51,6 +61,10 @@ static const char  *ngx_http_devmon_auth_messages[] = {
     "token has no account",
     "token has no user"
 };
+
+_Static_assert(sizeof(ngx_http_devmon_auth_messages) / sizeof(char *)
+               == NGX_DEVMON_JWT_NREASONS,
+               "a message for each ngx_devmon_jwt_reason_e");
 
 
 /* devmon_jwt_key hs256|hs384|hs512|rsa|ec FILE [kid=ID] */
@@ -270,6 +284,7 @@ char *
 ngx_http_devmon_auth_merge_conf(ngx_conf_t *cf,
     ngx_http_devmon_loc_conf_t *prev, ngx_http_devmon_loc_conf_t *conf)
 {
+    char                          err[NGX_HTTP_DEVMON_AUTH_ERRLEN];
     unsigned                      have;
     ngx_http_core_loc_conf_t     *clcf;
     ngx_http_devmon_auth_conf_t  *acf, *pacf;
@@ -316,6 +331,14 @@ ngx_http_devmon_auth_merge_conf(ngx_conf_t *cf,
                       conf->serve == NGX_HTTP_DEVMON_WS
                       ? "devmon_ws" : "devmon_snapshot",
                       &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_devmon_jwt_keys_check(acf->keys, err, sizeof(err)) != 0) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "keys of location \"%V\": %s", &clcf->name, err);
         return NGX_CONF_ERROR;
     }
 
@@ -461,7 +484,8 @@ ngx_http_devmon_auth_handshake(ngx_http_request_t *r,
                           "limit of %ui connections", &s->user, &s->account,
                           acf->user_limit);
 
-            *rc = ngx_http_devmon_reject(r, 429, "user_limit",
+            *rc = ngx_http_devmon_reject(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                         "user_limit",
                                          "too many connections for this "
                                          "user", "Retry-After",
                                          NGX_HTTP_DEVMON_AUTH_RETRY_AFTER);
@@ -528,14 +552,8 @@ ngx_http_devmon_auth_on_message(ngx_http_devmon_ws_t *ws, json_t *json)
     ngx_devmon_jwt_result_t     res;
     ngx_http_devmon_session_t  *s;
 
+    /* never NULL: the merge refuses a devmon_ws location without keys */
     s = ws->session;
-
-    if (s == NULL) {
-        last = ngx_sprintf(buf, "{\"type\":\"auth\",\"ok\":false,"
-                           "\"error\":\"not_enabled\"}");
-        (void) ngx_http_devmon_ws_send_text(ws, buf, last - buf);
-        return NGX_OK;
-    }
 
     if (s->closing) {
         return NGX_OK;
@@ -609,10 +627,16 @@ ngx_http_devmon_auth_request(ngx_http_request_t *r,
 {
     ngx_http_devmon_loc_conf_t  *dlcf;
 
+    ngx_memzero(res, sizeof(ngx_http_devmon_auth_result_t));
+
+    /* first: the caller may refuse the request before it looks at res */
+    if (ngx_http_devmon_auth_take(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_devmon_module);
 
     if (dlcf->auth.keys == NULL) {
-        ngx_memzero(res, sizeof(ngx_http_devmon_auth_result_t));
         return NGX_OK;
     }
 
@@ -636,16 +660,19 @@ ngx_http_devmon_auth_reject(ngx_http_request_t *r,
 
 
 /*
- * Finds, validates and then blanks the token; counts the verdict.  The
- * token text is never logged: only the verdict and where it came from.
+ * Validates the token taken by ngx_http_devmon_auth_take(); counts the
+ * verdict.  The token text is never logged: only the verdict and where
+ * it came from.
  */
 
 static void
 ngx_http_devmon_auth_check(ngx_http_request_t *r,
     ngx_http_devmon_auth_conf_t *acf, ngx_http_devmon_auth_result_t *res)
 {
-    ngx_str_t                token;
-    ngx_http_devmon_zone_t  *zone;
+    ngx_str_t                 none = ngx_null_string;
+    ngx_str_t                *token;
+    ngx_http_devmon_zone_t   *zone;
+    ngx_http_devmon_token_t  *t;
 
     static const char  *sources[] = {
         "none", "Authorization header", "subprotocol", "access_token"
@@ -653,13 +680,13 @@ ngx_http_devmon_auth_check(ngx_http_request_t *r,
 
     ngx_memzero(res, sizeof(ngx_http_devmon_auth_result_t));
 
-    res->source = ngx_http_devmon_auth_token(r, acf, &token);
+    /* taken by the REWRITE phase handler, or by the content handler */
+    t = ngx_http_devmon_auth_taken(r);
+    token = t ? &t->token : &none;
+    res->source = t ? t->source : NGX_HTTP_DEVMON_TOKEN_NONE;
 
-    ngx_devmon_jwt_verify(&acf->policy, (char *) token.data, token.len,
+    ngx_devmon_jwt_verify(&acf->policy, (char *) token->data, token->len,
                           (long long) ngx_time(), &res->jwt);
-
-    /* validated: no later log line or variable may show it */
-    ngx_http_devmon_auth_redact(&token);
 
     zone = ngx_http_devmon_zone_get(r);
     ngx_http_devmon_stat_add(zone, res->jwt.reason);
@@ -687,81 +714,162 @@ ngx_http_devmon_auth_check(ngx_http_request_t *r,
 }
 
 
+ngx_int_t
+ngx_http_devmon_auth_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    /*
+     * REWRITE: the first phase that knows the location, before
+     * limit_req (PREACCESS), allow/deny and auth_request (ACCESS), whose
+     * refusals are logged too.  Handlers of a phase run last-registered
+     * first, so this also runs before a location's "return".
+     */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_devmon_auth_phase_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_devmon_auth_phase_handler(ngx_http_request_t *r)
+{
+    ngx_http_devmon_loc_conf_t  *dlcf;
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_devmon_module);
+
+    if (dlcf->serve != NGX_HTTP_DEVMON_NONE
+        && ngx_http_devmon_auth_take(r) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
 /*
- * Finds the token: Authorization, then Sec-WebSocket-Protocol, then
- * access_token if allowed.  token points into the request's buffers.
- * Tokens in the other places are blanked too, used or not.
+ * Copies the token into the request pool and blanks it, and every other
+ * token, in the request's own buffers.  The source wins in this order:
+ * Authorization, Sec-WebSocket-Protocol, then access_token if allowed.
+ * Idempotent: what is blanked would read as a token of '*' the second
+ * time, so the first taking is kept, and found again, as a pool cleanup.
  */
 
-static ngx_uint_t
-ngx_http_devmon_auth_token(ngx_http_request_t *r,
-    ngx_http_devmon_auth_conf_t *acf, ngx_str_t *token)
+ngx_int_t
+ngx_http_devmon_auth_take(ngx_http_request_t *r)
 {
-    ngx_str_t         t, arg;
-    ngx_uint_t        i, source;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_str_t                    t, arg;
+    ngx_table_elt_t             *h;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_devmon_token_t     *tk;
+    ngx_http_devmon_loc_conf_t  *dlcf;
 
-    ngx_str_null(token);
-    source = NGX_HTTP_DEVMON_TOKEN_NONE;
+    if (ngx_http_devmon_auth_taken(r)) {
+        return NGX_OK;
+    }
 
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_devmon_token_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    tk = cln->data;
+    ngx_str_null(&tk->token);
+    tk->source = NGX_HTTP_DEVMON_TOKEN_NONE;
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_devmon_module);
+
+    ngx_str_null(&t);
     h = r->headers_in.authorization;
 
     if (h && ngx_http_devmon_auth_bearer(&h->value, &t) == NGX_OK) {
-        *token = t;
-        source = NGX_HTTP_DEVMON_TOKEN_HEADER;
-    }
+        tk->source = NGX_HTTP_DEVMON_TOKEN_HEADER;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    } else {
+        ngx_http_devmon_auth_subprotocols(r, &t);
 
-    for (i = 0; /* void */ ; i++) {
+        if (t.len) {
+            tk->source = NGX_HTTP_DEVMON_TOKEN_SUBPROTOCOL;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("Sec-WebSocket-Protocol") - 1
-            || ngx_strncasecmp(h[i].key.data,
-                               (u_char *) "Sec-WebSocket-Protocol",
-                               h[i].key.len) != 0)
+        } else if (dlcf->auth.token_arg
+                   && ngx_http_arg(r, (u_char *) "access_token",
+                                   sizeof("access_token") - 1, &arg)
+                      == NGX_OK
+                   && arg.len)
         {
-            continue;
-        }
-
-        if (ngx_http_devmon_auth_subprotocol(&h[i].value, &t) != NGX_OK) {
-            continue;
-        }
-
-        if (source == NGX_HTTP_DEVMON_TOKEN_NONE) {
-            *token = t;
-            source = NGX_HTTP_DEVMON_TOKEN_SUBPROTOCOL;
-
-        } else {
-            ngx_http_devmon_auth_redact(&t);
+            t = arg;
+            tk->source = NGX_HTTP_DEVMON_TOKEN_ARG;
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "access_token", 12, &arg) == NGX_OK
-        && arg.len)
-    {
-        if (acf->token_arg && source == NGX_HTTP_DEVMON_TOKEN_NONE) {
-            *token = arg;
-            source = NGX_HTTP_DEVMON_TOKEN_ARG;
+    if (t.len) {
+        tk->token.data = ngx_pnalloc(r->pool, t.len);
+        if (tk->token.data == NULL) {
+            return NGX_ERROR;
+        }
 
-        } else {
-            /* not used, but not left in the request line either */
-            ngx_http_devmon_auth_redact(&arg);
+        ngx_memcpy(tk->token.data, t.data, t.len);
+        tk->token.len = t.len;
+    }
+
+    /* every copy in the request, used or not, the chosen one included */
+
+    if (tk->source == NGX_HTTP_DEVMON_TOKEN_HEADER) {
+        ngx_http_devmon_auth_redact(&t);
+    }
+
+    ngx_str_null(&t);
+    ngx_http_devmon_auth_subprotocols(r, &t);
+
+    arg.data = (u_char *) "access_token=";
+    arg.len = sizeof("access_token=") - 1;
+
+    /* one buffer for HTTP/1, but HTTP/2 builds the request line apart */
+    ngx_http_devmon_auth_redact_args(&r->args, &arg);
+    ngx_http_devmon_auth_redact_args(&r->request_line, &arg);
+    ngx_http_devmon_auth_redact_args(&r->unparsed_uri, &arg);
+
+    cln->handler = ngx_http_devmon_auth_token_cleanup;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_devmon_token_t *
+ngx_http_devmon_auth_taken(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_devmon_auth_token_cleanup) {
+            return cln->data;
         }
     }
 
-    return source;
+    return NULL;
+}
+
+
+/* the copy does not outlive the request in freed pool memory either */
+
+static void
+ngx_http_devmon_auth_token_cleanup(void *data)
+{
+    ngx_http_devmon_token_t  *tk = data;
+
+    if (tk->token.len) {
+        ngx_explicit_memzero(tk->token.data, tk->token.len);
+    }
 }
 
 
@@ -797,42 +905,93 @@ ngx_http_devmon_auth_bearer(ngx_str_t *value, ngx_str_t *token)
 }
 
 
-/* the first "bearer.<token>" element of a Sec-WebSocket-Protocol list */
+/*
+ * Walks the "bearer.<token>" elements of every Sec-WebSocket-Protocol
+ * header: with token empty, the first one is returned there (nothing is
+ * changed); otherwise each one is blanked.
+ */
 
-static ngx_int_t
-ngx_http_devmon_auth_subprotocol(ngx_str_t *value, ngx_str_t *token)
+static void
+ngx_http_devmon_auth_subprotocols(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char  *p, *last, *start, *end;
+    size_t                          len;
+    ngx_uint_t                      find;
+    ngx_str_t                       t;
+    const uint8_t                  *pos, *el;
+    ngx_table_elt_t                *h;
+    ngx_http_devmon_header_iter_t   it;
 
-    p = value->data;
-    last = value->data + value->len;
+    find = (token->len == 0);
+    ngx_memzero(&it, sizeof(ngx_http_devmon_header_iter_t));
 
-    while (p < last) {
+    while ((h = ngx_http_devmon_header_next(r, "Sec-WebSocket-Protocol",
+                                            &it)))
+    {
+        pos = h->value.data;
 
-        while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
-            p++;
-        }
+        while (ngx_devmon_ws_token_next(&pos, h->value.data + h->value.len,
+                                        &el, &len))
+        {
+            if (len <= sizeof("bearer.") - 1
+                || ngx_strncmp(el, "bearer.", sizeof("bearer.") - 1) != 0)
+            {
+                continue;
+            }
 
-        start = p;
+            t.data = (u_char *) el + sizeof("bearer.") - 1;
+            t.len = len - (sizeof("bearer.") - 1);
 
-        while (p < last && *p != ',') {
-            p++;
-        }
+            if (find) {
+                *token = t;
+                return;
+            }
 
-        end = p;
-
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
-            end--;
-        }
-
-        if (end - start > 7 && ngx_strncmp(start, "bearer.", 7) == 0) {
-            token->data = start + 7;
-            token->len = end - start - 7;
-            return NGX_OK;
+            ngx_http_devmon_auth_redact(&t);
         }
     }
+}
 
-    return NGX_DECLINED;
+
+/*
+ * Blanks the value of every "access_token=" argument in s: r->args, or
+ * the request line or URI, where an argument follows '?' or '&'.
+ */
+
+static void
+ngx_http_devmon_auth_redact_args(ngx_str_t *s, ngx_str_t *arg)
+{
+    u_char     *p, *last;
+    ngx_str_t   v;
+
+    if (s->len == 0 || s->data == NULL) {
+        return;
+    }
+
+    last = s->data + s->len;
+
+    for (p = s->data; p + arg->len <= last; p++) {
+
+        if ((p != s->data && p[-1] != '?' && p[-1] != '&')
+            || ngx_strncmp(p, arg->data, arg->len) != 0)
+        {
+            continue;
+        }
+
+        v.data = p + arg->len;
+
+        for (p = v.data; p < last && *p != '&' && *p != ' ' && *p != '#';
+             p++)
+        {
+            /* void */
+        }
+
+        v.len = p - v.data;
+        ngx_http_devmon_auth_redact(&v);
+
+        if (p == last) {
+            break;
+        }
+    }
 }
 
 

@@ -29,11 +29,20 @@
  *
  * Token sources, first found wins: "Authorization: Bearer <jwt>", then
  * an element "bearer.<jwt>" of Sec-WebSocket-Protocol, then (only with
- * devmon_token_arg on) the "access_token" argument.  Once read, the token
- * bytes are overwritten with '*' in the request's own buffers, so later
- * log lines ("request: ..." context, access log $request, $http_*) do not
- * carry it.  nginx's own debug log prints request headers before any
- * module runs: never use "error_log ... debug" with real tokens.
+ * devmon_token_arg on) the "access_token" argument.  In every location
+ * that serves devmon, the REWRITE phase handler copies the token into the
+ * request pool and overwrites every token (every bearer.* element, every
+ * access_token argument, used or not) with '*' in the request's own
+ * buffers: the Authorization value, the subprotocol list, r->args, the
+ * request line and the unparsed URI.  So whoever refuses the request
+ * afterwards (limit_req 429/503, allow/deny 403, a location "return", the
+ * handshake's own 400/403/426, 401, 429, 503) and the log lines of a 101
+ * ("request: ..." context, access log $request, $args, $http_*) no
+ * longer carry it.  What happens before the location is known cannot be
+ * covered: a request nginx refuses while reading it (400, 414, 494) and
+ * the server-level rewrite phase ("return" in server{}) log the request
+ * line as sent; and nginx's own debug log prints request headers before
+ * any module runs: never use "error_log ... debug" with real tokens.
  *
  * Refusals, before the upgrade, body {"error":"<reason>","message":...}:
  *   401 + WWW-Authenticate: Bearer realm="devmon"            no token
@@ -93,6 +102,15 @@ typedef struct {
     unsigned                      closing:1;
 } ngx_http_devmon_session_t;
 
+
+/* registers the REWRITE phase handler that takes the token */
+ngx_int_t ngx_http_devmon_auth_postconfiguration(ngx_conf_t *cf);
+
+/*
+ * Takes the token out of the request (see above); idempotent.  Called
+ * first by every devmon content handler too, before any answer.
+ */
+ngx_int_t ngx_http_devmon_auth_take(ngx_http_request_t *r);
 
 /* directive setters (the command table is in ngx_http_devmon_module.c) */
 char *ngx_http_devmon_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -233,6 +233,13 @@ static ngx_command_t  ngx_http_devmon_commands[] = {
       0,
       NULL },
 
+    { ngx_string("devmon_redis_keepalive"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_devmon_main_conf_t, stream.redis.keepalive),
+      NULL },
+
     { ngx_string("devmon_unsubscribe_linger"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -306,9 +313,6 @@ ngx_http_devmon_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    /* each worker inherits the empty list and fills its own copy */
-    ngx_queue_init(&dmcf->ws_conns);
-
     ngx_http_devmon_stream_create_conf(&dmcf->stream);
 
     return dmcf;
@@ -327,7 +331,11 @@ ngx_http_devmon_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t
 ngx_http_devmon_postconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_devmon_stats_postconfiguration(cf);
+    if (ngx_http_devmon_auth_postconfiguration(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_devmon_stream_postconfiguration(cf);
 }
 
 
@@ -349,7 +357,6 @@ ngx_http_devmon_create_loc_conf(ngx_conf_t *cf)
 
     dlcf->ws.origins = NGX_CONF_UNSET_PTR;
     dlcf->ws.max_message = NGX_CONF_UNSET_SIZE;
-    dlcf->ws.max_frame = NGX_CONF_UNSET_SIZE;
     dlcf->ws.ping_interval = NGX_CONF_UNSET_MSEC;
     dlcf->ws.ping_timeout = NGX_CONF_UNSET_MSEC;
     dlcf->ws.close_timeout = NGX_CONF_UNSET_MSEC;
@@ -371,8 +378,6 @@ ngx_http_devmon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->ws.origins, prev->ws.origins, NULL);
     ngx_conf_merge_size_value(conf->ws.max_message, prev->ws.max_message,
                               64 * 1024);
-    ngx_conf_merge_size_value(conf->ws.max_frame, prev->ws.max_frame,
-                              conf->ws.max_message);
     ngx_conf_merge_msec_value(conf->ws.ping_interval, prev->ws.ping_interval,
                               30000);
     ngx_conf_merge_msec_value(conf->ws.ping_timeout, prev->ws.ping_timeout,
@@ -420,6 +425,12 @@ ngx_http_devmon_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_devmon_ws_handler;
+
+    /* devmon_redis is required, checked after the http block */
+
+    if (ngx_http_devmon_stream_require(cf, &cmd->name) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

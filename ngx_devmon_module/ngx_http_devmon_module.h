@@ -32,7 +32,6 @@
 typedef struct {
     ngx_array_t                 *origins;      /* of ngx_str_t; NULL: any */
     size_t                       max_message;
-    size_t                       max_frame;
     ngx_msec_t                   ping_interval;
     ngx_msec_t                   ping_timeout;
     ngx_msec_t                   close_timeout;
@@ -63,6 +62,7 @@ typedef struct ngx_http_devmon_worker_s  ngx_http_devmon_worker_t;
 typedef struct {
     ngx_http_devmon_redis_conf_t  redis;
     ngx_flag_t                   enabled;      /* connect at worker start */
+    ngx_str_t                    required_by;  /* a location needing it */
     ngx_msec_t                   linger;
     ngx_uint_t                   replay_max;
     ngx_http_devmon_worker_t    *worker;       /* this worker's state */
@@ -79,10 +79,6 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t              *zone;         /* devmon_zone */
     ngx_http_devmon_stream_conf_t  stream;
-
-    /* this worker's open WebSockets (ngx_http_devmon_ws_t), ws.c */
-    ngx_queue_t                  ws_conns;
-    ngx_uint_t                   ws_count;
 } ngx_http_devmon_main_conf_t;
 
 

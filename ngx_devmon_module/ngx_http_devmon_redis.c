@@ -43,6 +43,7 @@ static void ngx_http_devmon_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_devmon_redis_timer_handler(ngx_event_t *ev);
 static void ngx_http_devmon_redis_retry_handler(ngx_event_t *ev);
 static void ngx_http_devmon_redis_notify_handler(ngx_event_t *ev);
+static void ngx_http_devmon_redis_keepalive_handler(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -73,6 +74,11 @@ ngx_http_devmon_redis_init(ngx_http_devmon_redis_t *rds,
     rds->notify.handler = ngx_http_devmon_redis_notify_handler;
     rds->notify.data = rds;
     rds->notify.log = log;
+
+    rds->keepalive.handler = ngx_http_devmon_redis_keepalive_handler;
+    rds->keepalive.data = rds;
+    rds->keepalive.log = log;
+    rds->keepalive.cancelable = 1;
 
     return NGX_OK;
 }
@@ -172,6 +178,10 @@ ngx_http_devmon_redis_close(ngx_http_devmon_redis_t *rds)
 
     if (rds->retry.timer_set) {
         ngx_del_timer(&rds->retry);
+    }
+
+    if (rds->keepalive.timer_set) {
+        ngx_del_timer(&rds->keepalive);
     }
 
     if (rds->notify.posted) {
@@ -401,7 +411,6 @@ ngx_http_devmon_redis_on_connect(const redisAsyncContext *ac, int status)
     ngx_http_devmon_redis_t *rds = ac->data;
 
     int          on;
-    ngx_uint_t   n;
     const char  *argv[2];
     size_t       argvlen[2];
     u_char       db[NGX_INT_T_LEN];
@@ -423,8 +432,6 @@ ngx_http_devmon_redis_on_connect(const redisAsyncContext *ac, int status)
                           sizeof(int));
     }
 
-    n = 0;
-
     if (rds->conf->password.len) {
         argv[0] = "AUTH";
         argvlen[0] = 4;
@@ -437,8 +444,6 @@ ngx_http_devmon_redis_on_connect(const redisAsyncContext *ac, int status)
         {
             goto failed;
         }
-
-        n++;
     }
 
     if (rds->conf->db > 0) {
@@ -453,12 +458,22 @@ ngx_http_devmon_redis_on_connect(const redisAsyncContext *ac, int status)
         {
             goto failed;
         }
-
-        n++;
     }
 
-    if (n == 0) {
-        ngx_http_devmon_redis_up(rds);
+    /*
+     * A connect(2) that succeeded proves nothing: a stopped or wedged
+     * server still completes the TCP handshake.  The link is up when the
+     * server has answered.
+     */
+
+    argv[0] = "PING";
+    argvlen[0] = 4;
+
+    if (ngx_http_devmon_redis_send(rds, ngx_http_devmon_redis_handshake,
+                                   "PING", 1, argv, argvlen)
+        == NULL)
+    {
+        goto failed;
     }
 
     return;
@@ -514,6 +529,10 @@ ngx_http_devmon_redis_up(ngx_http_devmon_redis_t *rds)
     rds->state = NGX_HTTP_DEVMON_REDIS_UP;
     rds->unreachable = 0;
     rds->backoff = 0;
+
+    if (rds->on_message && rds->conf->keepalive) {
+        ngx_add_timer(&rds->keepalive, rds->conf->keepalive);
+    }
 
     ngx_http_devmon_redis_notify(rds);
 }
@@ -703,6 +722,34 @@ ngx_http_devmon_redis_notify_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * An idle subscriber hears nothing from a server that is gone without a
+ * FIN or RST (a host or a NAT gone, a stopped server), and TCP keepalive
+ * takes hours.  A probe whose confirmation is missed past the command
+ * timeout takes the link for dead, like any command.
+ */
+
+static void
+ngx_http_devmon_redis_keepalive_handler(ngx_event_t *ev)
+{
+    ngx_http_devmon_redis_t *rds = ev->data;
+
+    ngx_str_t  channel = ngx_string(NGX_HTTP_DEVMON_REDIS_KEEPALIVE);
+
+    if (rds->state != NGX_HTTP_DEVMON_REDIS_UP || rds->exiting) {
+        return;
+    }
+
+    /* a confirmation still due has a deadline running already */
+
+    if (rds->subs == 0) {
+        (void) ngx_http_devmon_redis_subscribe(rds, &channel, 1);
+    }
+
+    ngx_add_timer(&rds->keepalive, rds->conf->keepalive);
+}
+
+
 /* event hooks: hiredis may call them repeatedly, so each is idempotent */
 
 static void
@@ -827,6 +874,10 @@ ngx_http_devmon_redis_cleanup(void *privdata)
 
     if (rds->timer.timer_set) {
         ngx_del_timer(&rds->timer);
+    }
+
+    if (rds->keepalive.timer_set) {
+        ngx_del_timer(&rds->keepalive);
     }
 
     if (rds->exiting) {

@@ -22,6 +22,14 @@
 #define NGX_HTTP_DEVMON_REDIS_HANDSHAKE   2    /* AUTH, SELECT */
 #define NGX_HTTP_DEVMON_REDIS_UP          3
 
+/*
+ * The subscriber's liveness probe.  hiredis 0.14 drops the answer to a
+ * PING sent in subscribed mode (it looks the "pong" up as a pattern), so
+ * the probe is a SUBSCRIBE of this channel, confirmed like any other;
+ * nothing is published to it.
+ */
+#define NGX_HTTP_DEVMON_REDIS_KEEPALIVE   "devmon:keepalive"
+
 
 typedef struct ngx_http_devmon_redis_s      ngx_http_devmon_redis_t;
 typedef struct ngx_http_devmon_redis_cmd_s  ngx_http_devmon_redis_cmd_t;
@@ -44,6 +52,7 @@ typedef struct {
     ngx_msec_t                       command_timeout;
     ngx_msec_t                       reconnect_min;
     ngx_msec_t                       reconnect_max;
+    ngx_msec_t                       keepalive;    /* subscriber probe */
 } ngx_http_devmon_redis_conf_t;
 
 
@@ -66,6 +75,7 @@ struct ngx_http_devmon_redis_s {
     ngx_event_t                      timer;        /* connect or command */
     ngx_event_t                      retry;        /* reconnect backoff */
     ngx_event_t                      notify;       /* state change, posted */
+    ngx_event_t                      keepalive;    /* subscriber probe */
 
     ngx_queue_t                      pending;      /* commands, oldest first */
     ngx_queue_t                      free;

@@ -61,7 +61,7 @@ static size_t ngx_http_devmon_replay_snapshot_size(redisReply *reply);
 static void ngx_http_devmon_replay_snapshot_last(redisReply *reply,
     ngx_devmon_id_t *last);
 static u_char *ngx_http_devmon_replay_snapshot_write(u_char *p,
-    redisReply *reply, ngx_devmon_id_t *last);
+    u_char *end, redisReply *reply, ngx_devmon_id_t *last);
 static ngx_int_t ngx_http_devmon_snapshot_handler(ngx_http_request_t *r);
 static void ngx_http_devmon_snapshot_done(ngx_http_devmon_redis_t *rds,
     redisReply *reply, void *data);
@@ -448,6 +448,7 @@ ngx_http_devmon_replay_snapshot_done(ngx_http_devmon_redis_t *rds,
 {
     ngx_http_devmon_client_t *cl = data;
 
+    u_char                    *p;
     size_t                     size;
     redisReply                *epoch;
     ngx_devmon_id_t            last;
@@ -492,7 +493,18 @@ ngx_http_devmon_replay_snapshot_done(ngx_http_devmon_redis_t *rds,
         return;
     }
 
-    (void) ngx_http_devmon_replay_snapshot_write(f->payload, reply, &last);
+    p = ngx_http_devmon_replay_snapshot_write(f->payload, f->payload + size,
+                                              reply, &last);
+    if (p == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cl->worker->log, 0,
+                      "devmon: snapshot of account \"%V\" outgrew its "
+                      "size", &cl->account->sn.str);
+        ngx_http_devmon_frame_release(f);
+        ngx_http_devmon_stream_fail(cl, NGX_DEVMON_WS_CLOSE_INTERNAL, NULL);
+        return;
+    }
+
+    ngx_http_devmon_stream_frame_fit(f, p - f->payload);
 
     if (ngx_http_devmon_ws_send(cl->ws, f) == NGX_OK) {
         ngx_http_devmon_stats_inc(cl->worker->stats, frames, 1);
@@ -592,8 +604,8 @@ ngx_http_devmon_replay_reset(ngx_http_devmon_client_t *cl, redisReply *epoch)
     p = ngx_cpymem(text, "{\"type\":\"reset\",\"epoch\":\"",
                    sizeof("{\"type\":\"reset\",\"epoch\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, (u_char *) epoch->str, len);
-    p = ngx_sprintf(p, "\",\"reason\":\"%s\"}",
-                    ngx_http_devmon_reset_names[cl->reset]);
+    p = ngx_slprintf(p, text + sizeof(text), "\",\"reason\":\"%s\"}",
+                     ngx_http_devmon_reset_names[cl->reset]);
 
     cl->reset = NGX_HTTP_DEVMON_RESET_NONE;
 
@@ -786,7 +798,7 @@ ngx_http_devmon_replay_snapshot_size(redisReply *reply)
     redisReply      *e, *v;
     ngx_devmon_id_t  last;
 
-    /* exact: the frame header announces this length */
+    /* an upper bound: the writer's length is what is sent */
 
     e = reply->element[0];
 
@@ -848,17 +860,34 @@ ngx_http_devmon_replay_snapshot_last(redisReply *reply, ngx_devmon_id_t *last)
 }
 
 
+/*
+ * Writes the snapshot into [p, end): the end of what it wrote, or NULL
+ * if it would not fit (ngx_http_devmon_replay_snapshot_size() is wrong).
+ */
+
 static u_char *
-ngx_http_devmon_replay_snapshot_write(u_char *p, redisReply *reply,
-    ngx_devmon_id_t *last)
+ngx_http_devmon_replay_snapshot_write(u_char *p, u_char *end,
+    redisReply *reply, ngx_devmon_id_t *last)
 {
-    size_t       i, k;
+    size_t       i, k, n;
     u_char      *start;
     redisReply  *e, *v;
+    u_char       id[NGX_DEVMON_ID_LEN + 1];
 
     ngx_http_devmon_replay_snapshot_last(reply, last);
 
     e = reply->element[0];
+
+    n = ngx_devmon_id_print(id, last);
+
+    if ((size_t) (end - p)
+        < sizeof("{\"type\":\"snapshot\",\"epoch\":\"\",\"id\":\"\"") - 1
+          + n + (e->type == REDIS_REPLY_STRING
+                 ? e->len + ngx_escape_json(NULL, (u_char *) e->str, e->len)
+                 : 0))
+    {
+        return NULL;
+    }
 
     p = ngx_cpymem(p, "{\"type\":\"snapshot\",\"epoch\":\"",
                    sizeof("{\"type\":\"snapshot\",\"epoch\":\"") - 1);
@@ -868,15 +897,23 @@ ngx_http_devmon_replay_snapshot_write(u_char *p, redisReply *reply,
     }
 
     p = ngx_cpymem(p, "\",\"id\":\"", sizeof("\",\"id\":\"") - 1);
-    p += ngx_devmon_id_print(p, last);
+    p = ngx_cpymem(p, id, n);
 
     for (k = 1; k <= 2; k++) {
 
         if (k == 1) {
+            if ((size_t) (end - p) < sizeof("\",\"devices\":[") - 1) {
+                return NULL;
+            }
+
             p = ngx_cpymem(p, "\",\"devices\":[",
                            sizeof("\",\"devices\":[") - 1);
 
         } else {
+            if ((size_t) (end - p) < sizeof("],\"state\":[") - 1) {
+                return NULL;
+            }
+
             p = ngx_cpymem(p, "],\"state\":[", sizeof("],\"state\":[") - 1);
         }
 
@@ -891,12 +928,20 @@ ngx_http_devmon_replay_snapshot_write(u_char *p, redisReply *reply,
                 continue;
             }
 
+            if ((size_t) (end - p) < (size_t) v->len + 1) {
+                return NULL;
+            }
+
             if (p != start) {
                 *p++ = ',';
             }
 
             p = ngx_cpymem(p, v->str, v->len);
         }
+    }
+
+    if (end - p < 2) {
+        return NULL;
     }
 
     *p++ = ']';
@@ -913,8 +958,7 @@ ngx_http_devmon_snapshot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_devmon_loc_conf_t *dlcf = conf;
 
-    ngx_http_core_loc_conf_t     *clcf;
-    ngx_http_devmon_main_conf_t  *dmcf;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (dlcf->serve != NGX_HTTP_DEVMON_NONE) {
         return "is duplicate, or the location already serves devmon";
@@ -925,8 +969,11 @@ ngx_http_devmon_snapshot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_devmon_snapshot_handler;
 
-    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_devmon_module);
-    dmcf->stream.enabled = 1;
+    /* devmon_redis is required, checked after the http block */
+
+    if (ngx_http_devmon_stream_require(cf, &cmd->name) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -1060,7 +1107,15 @@ ngx_http_devmon_snapshot_done(ngx_http_devmon_redis_t *rds,
         goto done;
     }
 
-    b->last = ngx_http_devmon_replay_snapshot_write(b->pos, reply, &last);
+    b->last = ngx_http_devmon_replay_snapshot_write(b->pos, b->end, reply,
+                                                    &last);
+    if (b->last == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "devmon: snapshot outgrew its size");
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 

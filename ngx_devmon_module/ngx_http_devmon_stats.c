@@ -308,7 +308,8 @@ ngx_http_devmon_status_handler(ngx_http_request_t *r)
 
     p = ngx_slprintf(p, last,
                      "# HELP devmon_publish_to_send_seconds From an event's "
-                     "publish time to its hand-off to clients.\n"
+                     "publish time to its first write to a client socket, "
+                     "per worker.\n"
                      "# TYPE devmon_publish_to_send_seconds histogram\n");
 
     cumulative = 0;
@@ -364,6 +365,13 @@ ngx_http_devmon_status_handler(ngx_http_request_t *r)
                          "devmon_auth_events_total{event=\"%s\"} %uA\n",
                          ngx_http_devmon_stat_name(i) + 5,
                          ngx_http_devmon_stat_get(zone, i));
+    }
+
+    if (p == last) {
+        /* ngx_slprintf() stopped at the end: the page would be cut */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "devmon: status page outgrew its buffer");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     b->last = p;

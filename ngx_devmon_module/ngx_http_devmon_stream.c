@@ -24,6 +24,7 @@ static void ngx_http_devmon_stream_message(ngx_http_devmon_redis_t *rds,
     redisReply *reply, void *data);
 static void ngx_http_devmon_stream_publish(ngx_http_devmon_account_t *acc,
     u_char *p, size_t len);
+static void ngx_http_devmon_stream_frame_sent(ngx_http_devmon_frame_t *f);
 
 static ngx_http_devmon_account_t *ngx_http_devmon_account_find(
     ngx_http_devmon_worker_t *w, ngx_str_t *name);
@@ -53,6 +54,7 @@ ngx_http_devmon_stream_create_conf(ngx_http_devmon_stream_conf_t *scf)
      *     scf->redis.path = { 0, NULL };
      *     scf->redis.password = { 0, NULL };
      *     scf->enabled = 0;
+     *     scf->required_by = { 0, NULL };
      *     scf->worker = NULL;
      */
 
@@ -61,6 +63,7 @@ ngx_http_devmon_stream_create_conf(ngx_http_devmon_stream_conf_t *scf)
     scf->redis.command_timeout = NGX_CONF_UNSET_MSEC;
     scf->redis.reconnect_min = NGX_CONF_UNSET_MSEC;
     scf->redis.reconnect_max = NGX_CONF_UNSET_MSEC;
+    scf->redis.keepalive = NGX_CONF_UNSET_MSEC;
     scf->linger = NGX_CONF_UNSET_MSEC;
     scf->replay_max = NGX_CONF_UNSET_UINT;
 }
@@ -70,21 +73,12 @@ char *
 ngx_http_devmon_stream_init_conf(ngx_conf_t *cf,
     ngx_http_devmon_stream_conf_t *scf)
 {
-    ngx_str_t  local = ngx_string("127.0.0.1:6379");
-
-    if (scf->redis.host.data == NULL && scf->redis.path.len == 0) {
-        if (ngx_http_devmon_redis_parse_address(cf, &scf->redis, &local)
-            != NGX_CONF_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
     ngx_conf_init_value(scf->redis.db, 0);
     ngx_conf_init_msec_value(scf->redis.connect_timeout, 2000);
     ngx_conf_init_msec_value(scf->redis.command_timeout, 5000);
     ngx_conf_init_msec_value(scf->redis.reconnect_min, 100);
     ngx_conf_init_msec_value(scf->redis.reconnect_max, 5000);
+    ngx_conf_init_msec_value(scf->redis.keepalive, 10000);
     ngx_conf_init_msec_value(scf->linger, 2000);
     ngx_conf_init_uint_value(scf->replay_max, 512);
 
@@ -93,6 +87,61 @@ ngx_http_devmon_stream_init_conf(ngx_conf_t *cf,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * devmon_ws and devmon_snapshot serve an account's stream: they remember
+ * where they are, so that a missing devmon_redis is reported there.
+ */
+
+ngx_int_t
+ngx_http_devmon_stream_require(ngx_conf_t *cf, ngx_str_t *directive)
+{
+    size_t                        size;
+    ngx_http_devmon_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_devmon_module);
+
+    if (dmcf->stream.required_by.data) {
+        return NGX_OK;
+    }
+
+    size = sizeof("\"\" in :") - 1 + directive->len
+           + cf->conf_file->file.name.len + NGX_INT_T_LEN;
+
+    dmcf->stream.required_by.data = ngx_pnalloc(cf->pool, size);
+    if (dmcf->stream.required_by.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dmcf->stream.required_by.len =
+        ngx_snprintf(dmcf->stream.required_by.data, size, "\"%V\" in %V:%ui",
+                     directive, &cf->conf_file->file.name,
+                     cf->conf_file->line)
+        - dmcf->stream.required_by.data;
+
+    return NGX_OK;
+}
+
+
+/* after the http block: a stream location without Redis cannot work */
+
+ngx_int_t
+ngx_http_devmon_stream_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_devmon_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_devmon_module);
+
+    if (dmcf->stream.required_by.data && !dmcf->stream.enabled) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "%V needs \"devmon_redis\" in the http block",
+                      &dmcf->stream.required_by);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_devmon_stats_postconfiguration(cf);
 }
 
 
@@ -220,7 +269,7 @@ void
 ngx_http_devmon_stream_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_devmon_worker_t     *w;
-    ngx_http_devmon_account_t    *acc;
+    ngx_http_devmon_account_t    *acc, *next;
     ngx_http_devmon_main_conf_t  *dmcf;
 
     dmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_devmon_module);
@@ -247,18 +296,18 @@ ngx_http_devmon_stream_exit_process(ngx_cycle_t *cycle)
     ngx_http_devmon_stats_inc(w->stats, accounts,
                               - (ngx_atomic_int_t) w->subscribed);
 
-    for (acc = ngx_http_devmon_account_next(w, NULL);
-         acc != NULL;
-         acc = ngx_http_devmon_account_next(w, acc))
+    for (acc = ngx_http_devmon_account_next(w, NULL); acc != NULL; acc = next)
     {
-        /* clients still open at a fast shutdown */
+        next = ngx_http_devmon_account_next(w, acc);
+
+        /*
+         * Clients still open at a fast shutdown: their cleanups, if they
+         * ever run, see that the worker let go and touch no account.
+         */
         ngx_http_devmon_stats_inc(w->stats, connections,
                                   - (ngx_atomic_int_t) acc->nclients);
-        acc->nclients = 0;
 
-        if (acc->linger.timer_set) {
-            ngx_del_timer(&acc->linger);
-        }
+        ngx_http_devmon_account_free(acc);
     }
 
     ngx_http_devmon_redis_close(&w->sub);
@@ -495,8 +544,8 @@ ngx_http_devmon_stream_handshake(ngx_http_request_t *r, ngx_int_t *rc)
 
     w = ngx_http_devmon_stream_worker(r);
 
-    if (w == NULL || !w->conf->enabled) {
-        /* no devmon_redis: a bare WebSocket endpoint */
+    if (w == NULL) {
+        /* not a worker process */
         return NGX_OK;
     }
 
@@ -575,7 +624,7 @@ ngx_http_devmon_stream_open(ngx_http_devmon_ws_t *ws, ngx_str_t *account)
     r = ws->request;
 
     w = ngx_http_devmon_stream_worker(r);
-    if (w == NULL || !w->conf->enabled) {
+    if (w == NULL) {
         return NGX_OK;
     }
 
@@ -1121,6 +1170,15 @@ ngx_http_devmon_stream_publish(ngx_http_devmon_account_t *acc, u_char *p,
 
     ev->live = 1;
 
+    /*
+     * Latency is taken when the frame's last byte first reaches a client
+     * socket of this worker (one sample per event and worker).
+     */
+
+    ev->frame->sent = ngx_http_devmon_stream_frame_sent;
+    ev->frame->sent_data = w->stats;
+    ev->frame->sent_stamp = ev->published;
+
     if (acc->backfill) {
         /* the replay from the stream goes first */
         if (acc->held.nelts < 65536) {
@@ -1138,13 +1196,24 @@ ngx_http_devmon_stream_publish(ngx_http_devmon_account_t *acc, u_char *p,
 }
 
 
+static void
+ngx_http_devmon_stream_frame_sent(ngx_http_devmon_frame_t *f)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    ngx_http_devmon_stats_latency(f->sent_data,
+        (ngx_msec_int_t) ((uint64_t) tp->sec * 1000 + tp->msec
+                          - f->sent_stamp));
+}
+
+
 void
 ngx_http_devmon_stream_deliver(ngx_http_devmon_account_t *acc,
     ngx_http_devmon_event_t *ev)
 {
-    ngx_msec_int_t             ms;
     ngx_queue_t               *q;
-    ngx_time_t                *tp;
     ngx_http_devmon_client_t  *cl;
 
     if (ngx_devmon_id_cmp(&ev->id, &acc->last) <= 0) {
@@ -1152,13 +1221,6 @@ ngx_http_devmon_stream_deliver(ngx_http_devmon_account_t *acc,
     }
 
     acc->last = ev->id;
-
-    if (ev->live) {
-        tp = ngx_timeofday();
-        ms = (ngx_msec_int_t) ((uint64_t) tp->sec * 1000 + tp->msec
-                               - ev->published);
-        ngx_http_devmon_stats_latency(acc->worker->stats, ms);
-    }
 
     for (q = ngx_queue_head(&acc->clients);
          q != ngx_queue_sentinel(&acc->clients);
@@ -1308,12 +1370,14 @@ ngx_int_t
 ngx_http_devmon_stream_hello(ngx_http_devmon_client_t *cl, u_char *epoch,
     size_t len)
 {
-    u_char                      *p, *text;
+    u_char                      *p, *text, *last;
     size_t                       size;
     ngx_int_t                    rc;
     ngx_http_devmon_ws_conf_t   *wcf;
 
     wcf = cl->ws->conf;
+
+    /* an upper bound: what is written, and never more, is sent */
 
     size = sizeof("{\"type\":\"hello\",\"session\":\"-\",\"epoch\":\"\","
                   "\"limits\":{\"queue_frames\":,\"queue_bytes\":,"
@@ -1326,14 +1390,17 @@ ngx_http_devmon_stream_hello(ngx_http_devmon_client_t *cl, u_char *epoch,
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(text, "{\"type\":\"hello\",\"session\":\"%P-%ui\","
-                    "\"epoch\":\"", ngx_pid, cl->session);
+    last = text + size;
+
+    p = ngx_slprintf(text, last,
+                     "{\"type\":\"hello\",\"session\":\"%P-%ui\","
+                     "\"epoch\":\"", ngx_pid, cl->session);
     p = (u_char *) ngx_escape_json(p, epoch, len);
-    p = ngx_sprintf(p, "\",\"limits\":{\"queue_frames\":%ui,"
-                    "\"queue_bytes\":%uz,\"max_message\":%uz,"
-                    "\"replay_max\":%ui,\"ping_interval\":%M}}",
-                    wcf->queue_frames, wcf->queue_bytes, wcf->max_message,
-                    cl->worker->conf->replay_max, wcf->ping_interval);
+    p = ngx_slprintf(p, last, "\",\"limits\":{\"queue_frames\":%ui,"
+                     "\"queue_bytes\":%uz,\"max_message\":%uz,"
+                     "\"replay_max\":%ui,\"ping_interval\":%M}}",
+                     wcf->queue_frames, wcf->queue_bytes, wcf->max_message,
+                     cl->worker->conf->replay_max, wcf->ping_interval);
 
     cl->hello_sent = 1;
 
@@ -1457,6 +1524,26 @@ ngx_http_devmon_client_filter(ngx_http_devmon_client_t *cl, json_t *json,
 }
 
 
+/*
+ * A frame made with ngx_http_devmon_frame_create(log, op, NULL, size)
+ * and written in place: size was an upper bound, len is what the writer
+ * wrote and what the header announces.  The header is encoded again right
+ * before the payload; a shorter payload never needs a longer header.
+ */
+
+void
+ngx_http_devmon_stream_frame_fit(ngx_http_devmon_frame_t *f, size_t len)
+{
+    size_t  hlen;
+
+    hlen = ngx_devmon_ws_header_size(len);
+
+    f->data = f->payload - hlen;
+    (void) ngx_devmon_ws_encode_header(f->data, f->opcode, len);
+    f->len = hlen + len;
+}
+
+
 /* events */
 
 ngx_http_devmon_event_t *
@@ -1465,6 +1552,7 @@ ngx_http_devmon_event_create(ngx_log_t *log, const u_char *id, size_t id_len,
 {
     u_char                   *p;
     size_t                    size;
+    const u_char             *rest, *end;
     ngx_devmon_event_t        pe;
     ngx_http_devmon_frame_t  *f;
     ngx_http_devmon_event_t  *ev;
@@ -1473,12 +1561,15 @@ ngx_http_devmon_event_create(ngx_log_t *log, const u_char *id, size_t id_len,
         return NULL;
     }
 
-    /* a stream entry holds the event without its id: splice it in first */
+    /*
+     * A stream entry holds the event without its id: the id is spliced
+     * in first.  size is an upper bound; the frame gets what was written.
+     */
 
     size = len;
 
     if (id) {
-        size += sizeof("\"id\":\"\"") - 1 + id_len + (len > 2 ? 1 : 0);
+        size += sizeof("\"id\":\"\",") - 1 + id_len;
     }
 
     f = ngx_http_devmon_frame_create(log, NGX_DEVMON_WS_OP_TEXT,
@@ -1488,16 +1579,31 @@ ngx_http_devmon_event_create(ngx_log_t *log, const u_char *id, size_t id_len,
     }
 
     if (id) {
+        end = json + len;
+
+        for (rest = json + 1;
+             rest < end
+             && (*rest == ' ' || *rest == '\t' || *rest == '\r'
+                 || *rest == '\n');
+             rest++)
+        {
+            /* void */
+        }
+
         p = f->payload;
-        p = ngx_cpymem(p, "{\"id\":\"", 7);
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
         p = ngx_cpymem(p, id, id_len);
         *p++ = '"';
 
-        if (len > 2) {
+        if (rest < end && *rest != '}') {
+            /* members follow; none in "{}" */
             *p++ = ',';
         }
 
-        ngx_memcpy(p, json + 1, len - 1);
+        p = ngx_cpymem(p, rest, end - rest);
+
+        size = p - f->payload;
+        ngx_http_devmon_stream_frame_fit(f, size);
     }
 
     if (ngx_devmon_event_parse(f->payload, size, &pe) != 0) {

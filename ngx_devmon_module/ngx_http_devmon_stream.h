@@ -140,6 +140,9 @@ struct ngx_http_devmon_client_s {
 void ngx_http_devmon_stream_create_conf(ngx_http_devmon_stream_conf_t *scf);
 char *ngx_http_devmon_stream_init_conf(ngx_conf_t *cf,
     ngx_http_devmon_stream_conf_t *scf);
+ngx_int_t ngx_http_devmon_stream_require(ngx_conf_t *cf,
+    ngx_str_t *directive);
+ngx_int_t ngx_http_devmon_stream_postconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_devmon_stream_init_process(ngx_cycle_t *cycle);
 void ngx_http_devmon_stream_exit_process(ngx_cycle_t *cycle);
 
@@ -170,6 +173,8 @@ void ngx_http_devmon_stream_fail(ngx_http_devmon_client_t *cl,
 ngx_int_t ngx_http_devmon_stream_account(ngx_http_request_t *r,
     ngx_str_t *account);
 
+void ngx_http_devmon_stream_frame_fit(ngx_http_devmon_frame_t *f,
+    size_t len);
 ngx_http_devmon_event_t *ngx_http_devmon_event_create(ngx_log_t *log,
     const u_char *id, size_t id_len, const u_char *json, size_t len);
 void ngx_http_devmon_event_release(ngx_http_devmon_event_t *ev);

@@ -34,6 +34,8 @@ static ngx_int_t ngx_http_devmon_ws_origin_allowed(ngx_array_t *origins,
     ngx_str_t *origin);
 static ngx_int_t ngx_http_devmon_ws_add_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
+static size_t ngx_http_devmon_ws_error_json(u_char *p, const char *head,
+    const char *error, const char *message, const char *tail);
 static ngx_int_t ngx_http_devmon_ws_handshake_hook(ngx_http_request_t *r,
     ngx_http_devmon_ws_t *ws, ngx_int_t *rc);
 static ngx_int_t ngx_http_devmon_ws_open(ngx_http_request_t *r,
@@ -72,7 +74,7 @@ static void ngx_http_devmon_ws_finalize(ngx_http_devmon_ws_t *ws);
 static void ngx_http_devmon_ws_cleanup(void *data);
 
 
-static u_char  ngx_http_devmon_ws_bye[] =
+static const u_char  ngx_http_devmon_ws_bye[] =
     "{\"type\":\"bye\",\"reason\":\"shutdown\",\"resume\":true}";
 
 
@@ -83,6 +85,23 @@ ngx_http_devmon_ws_handler(ngx_http_request_t *r)
     ngx_uint_t                   protocol;
     ngx_http_devmon_ws_t        *ws;
     ngx_http_devmon_loc_conf_t  *dlcf;
+
+    /*
+     * Before any answer: every refusal below is logged with the request
+     * line and headers, which must no longer hold the token.  The REWRITE
+     * phase handler has normally done it already; taking is idempotent.
+     */
+
+    if (ngx_http_devmon_auth_take(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r != r->main) {
+        /* a subrequest cannot own the connection */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "devmon ws: refusing a subrequest");
+        return NGX_HTTP_FORBIDDEN;
+    }
 
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_devmon_module);
 
@@ -211,40 +230,64 @@ ngx_http_devmon_ws_check(ngx_http_request_t *r,
 }
 
 
+ngx_table_elt_t *
+ngx_http_devmon_header_next(ngx_http_request_t *r, const char *name,
+    ngx_http_devmon_header_iter_t *it)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    if (it->part == NULL) {
+        it->part = &r->headers_in.headers.part;
+        it->i = 0;
+    }
+
+    len = ngx_strlen(name);
+
+    for ( ;; ) {
+
+        if (it->i >= it->part->nelts) {
+            if (it->part->next == NULL) {
+                return NULL;
+            }
+
+            it->part = it->part->next;
+            it->i = 0;
+            continue;
+        }
+
+        h = (ngx_table_elt_t *) it->part->elts + it->i++;
+
+        if (h->key.len == len
+            && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0)
+        {
+            return h;
+        }
+    }
+}
+
+
+/* how many times the header is present, and the first one */
+
 static ngx_uint_t
 ngx_http_devmon_ws_header(ngx_http_request_t *r, const char *name,
     ngx_table_elt_t **first)
 {
-    size_t            len;
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                      n;
+    ngx_http_devmon_header_iter_t   it;
 
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-    n = 0;
-    *first = NULL;
+    ngx_memzero(&it, sizeof(ngx_http_devmon_header_iter_t));
 
-    for (i = 0; /* void */; i++) {
+    *first = ngx_http_devmon_header_next(r, name, &it);
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
+    if (*first == NULL) {
+        return 0;
+    }
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
+    n = 1;
 
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            if (n++ == 0) {
-                *first = &h[i];
-            }
-        }
+    while (ngx_http_devmon_header_next(r, name, &it)) {
+        n++;
     }
 
     return n;
@@ -257,32 +300,13 @@ static ngx_uint_t
 ngx_http_devmon_ws_header_token(ngx_http_request_t *r, const char *name,
     const char *token)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t                *h;
+    ngx_http_devmon_header_iter_t   it;
 
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_memzero(&it, sizeof(ngx_http_devmon_header_iter_t));
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
-            && ngx_devmon_ws_token_find(h[i].value.data, h[i].value.len,
-                                        token))
-        {
+    while ((h = ngx_http_devmon_header_next(r, name, &it))) {
+        if (ngx_devmon_ws_token_find(h->value.data, h->value.len, token)) {
             return 1;
         }
     }
@@ -316,8 +340,7 @@ ngx_http_devmon_reject(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *message, const char *header,
     const char *value)
 {
-    size_t        elen, mlen, len;
-    u_char       *p;
+    size_t        len;
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
@@ -327,24 +350,15 @@ ngx_http_devmon_reject(ngx_http_request_t *r, ngx_uint_t status,
         return rc;
     }
 
-    elen = ngx_strlen(error);
-    mlen = ngx_strlen(message);
-
-    len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
-          + elen + ngx_escape_json(NULL, (u_char *) error, elen)
-          + mlen + ngx_escape_json(NULL, (u_char *) message, mlen);
+    len = ngx_http_devmon_ws_error_json(NULL, "{", error, message, "}\n");
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) error, elen);
-    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
-    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
-    b->last = p;
+    b->last += ngx_http_devmon_ws_error_json(b->last, "{", error, message,
+                                             "}\n");
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
@@ -409,6 +423,44 @@ ngx_http_devmon_ws_add_header(ngx_http_request_t *r, const char *name,
 }
 
 
+/*
+ * head "error":"<error>","message":"<message>" tail, JSON-escaped: the
+ * body of a refusal and of an error message.  p NULL: only the length.
+ */
+
+static size_t
+ngx_http_devmon_ws_error_json(u_char *p, const char *head, const char *error,
+    const char *message, const char *tail)
+{
+    size_t   hlen, elen, mlen, tlen;
+    u_char  *start;
+
+    hlen = ngx_strlen(head);
+    elen = ngx_strlen(error);
+    mlen = ngx_strlen(message);
+    tlen = ngx_strlen(tail);
+
+    if (p == NULL) {
+        return hlen + sizeof("\"error\":\"\",\"message\":\"\"") - 1
+               + elen + ngx_escape_json(NULL, (u_char *) error, elen)
+               + mlen + ngx_escape_json(NULL, (u_char *) message, mlen)
+               + tlen;
+    }
+
+    start = p;
+
+    p = ngx_cpymem(p, head, hlen);
+    p = ngx_cpymem(p, "\"error\":\"", sizeof("\"error\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) error, elen);
+    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
+    *p++ = '"';
+    p = ngx_cpymem(p, tail, tlen);
+
+    return p - start;
+}
+
+
 static ngx_int_t
 ngx_http_devmon_ws_handshake_hook(ngx_http_request_t *r,
     ngx_http_devmon_ws_t *ws, ngx_int_t *rc)
@@ -449,7 +501,6 @@ ngx_http_devmon_ws_open(ngx_http_request_t *r, ngx_http_devmon_ws_t *ws,
     ngx_table_elt_t              *key;
     ngx_connection_t             *c;
     ngx_pool_cleanup_t           *cln;
-    ngx_http_devmon_main_conf_t  *dmcf;
 
     c = r->connection;
 
@@ -530,11 +581,6 @@ ngx_http_devmon_ws_open(ngx_http_request_t *r, ngx_http_devmon_ws_t *ws,
     }
 
     /* from here on the connection is ours until the request is finalized */
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_devmon_module);
-    ngx_queue_insert_tail(&dmcf->ws_conns, &ws->queue);
-    dmcf->ws_count++;
-    ws->opened = 1;
 
     r->main->count++;
 
@@ -682,7 +728,18 @@ ngx_http_devmon_ws_read_handler(ngx_event_t *rev)
     }
 
     if (ws->failed || ws->close_received) {
-        /* nothing more is read; the write side finishes the connection */
+        /*
+         * Nothing more is read; the write side finishes the connection.
+         * A level-triggered method (poll, select) would report the unread
+         * bytes again and again: stop watching.
+         */
+
+        if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active
+            && ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK)
+        {
+            ngx_http_devmon_ws_finalize(ws);
+        }
+
         return;
     }
 
@@ -1016,7 +1073,7 @@ ngx_http_devmon_ws_shutdown(ngx_http_devmon_ws_t *ws)
 
     f = ngx_http_devmon_frame_create(ws->connection->log,
                                      NGX_DEVMON_WS_OP_TEXT,
-                                     ngx_http_devmon_ws_bye,
+                                     (u_char *) ngx_http_devmon_ws_bye,
                                      sizeof(ngx_http_devmon_ws_bye) - 1);
     if (f) {
         (void) ngx_http_devmon_ws_push(ws, f);
@@ -1048,6 +1105,7 @@ ngx_http_devmon_frame_create(ngx_log_t *log, ngx_uint_t opcode,
     f->payload = f->data + hlen;
     f->opcode = opcode;
     f->embedded = 0;
+    f->sent = NULL;
 
     (void) ngx_devmon_ws_encode_header(f->data, opcode, len);
 
@@ -1154,17 +1212,12 @@ ngx_int_t
 ngx_http_devmon_ws_send_error(ngx_http_devmon_ws_t *ws, const char *error,
     const char *message)
 {
-    size_t                    elen, mlen, len;
-    u_char                   *p;
+    size_t                    len;
     ngx_int_t                 rc;
     ngx_http_devmon_frame_t  *f;
 
-    elen = ngx_strlen(error);
-    mlen = ngx_strlen(message);
-
-    len = sizeof("{\"type\":\"error\",\"error\":\"\",\"message\":\"\"}") - 1
-          + elen + ngx_escape_json(NULL, (u_char *) error, elen)
-          + mlen + ngx_escape_json(NULL, (u_char *) message, mlen);
+    len = ngx_http_devmon_ws_error_json(NULL, "{\"type\":\"error\",", error,
+                                        message, "}");
 
     f = ngx_http_devmon_frame_create(ws->connection->log,
                                      NGX_DEVMON_WS_OP_TEXT, NULL, len);
@@ -1172,13 +1225,8 @@ ngx_http_devmon_ws_send_error(ngx_http_devmon_ws_t *ws, const char *error,
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(f->payload, "{\"type\":\"error\",\"error\":\"",
-                   sizeof("{\"type\":\"error\",\"error\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) error, elen);
-    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
-    *p++ = '"';
-    *p = '}';
+    (void) ngx_http_devmon_ws_error_json(f->payload, "{\"type\":\"error\",",
+                                         error, message, "}");
 
     rc = ngx_http_devmon_ws_send(ws, f);
     ngx_http_devmon_frame_release(f);
@@ -1440,6 +1488,11 @@ ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws)
             ws->out_sent = 0;
             sent++;
 
+            if (f->sent) {
+                f->sent(f);
+                f->sent = NULL;
+            }
+
             ngx_http_devmon_frame_release(f);
         }
 
@@ -1521,8 +1574,7 @@ ngx_http_devmon_ws_cleanup(void *data)
 {
     ngx_http_devmon_ws_t  *ws = data;
 
-    ngx_uint_t                    i;
-    ngx_http_devmon_main_conf_t  *dmcf;
+    ngx_uint_t  i;
 
     if (ws->timer.timer_set) {
         ngx_del_timer(&ws->timer);
@@ -1534,12 +1586,4 @@ ngx_http_devmon_ws_cleanup(void *data)
     }
 
     ws->out_n = 0;
-
-    if (ws->opened) {
-        dmcf = ngx_http_get_module_main_conf(ws->request,
-                                             ngx_http_devmon_module);
-        ngx_queue_remove(&ws->queue);
-        dmcf->ws_count--;
-        ws->opened = 0;
-    }
 }

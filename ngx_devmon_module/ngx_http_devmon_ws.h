@@ -21,6 +21,10 @@
 /*
  * Protocol behaviour (what clients, tests and the README rely on)
  *
+ * Before anything else the token is taken out of the request (see
+ * ngx_http_devmon_auth.h), so no answer below logs it; a subrequest
+ * (SSI include...) is refused with 403 and an [error].
+ *
  * Handshake, checked in this order; every refusal has the body
  * {"error":"<code>","message":"<text>"} with
  * "Content-Type: application/json":
@@ -97,14 +101,24 @@
  * that it may outlive any one connection; the worker is single-threaded,
  * the count needs no atomics.
  */
-typedef struct {
+typedef struct ngx_http_devmon_frame_s  ngx_http_devmon_frame_t;
+
+/* the frame's owner learns when its last byte first went to a socket */
+typedef void (*ngx_http_devmon_frame_sent_pt)(ngx_http_devmon_frame_t *f);
+
+struct ngx_http_devmon_frame_s {
     ngx_uint_t                   refs;
     u_char                      *data;      /* header then payload */
     size_t                       len;       /* header + payload */
     u_char                      *payload;
     unsigned                     opcode:4;
     unsigned                     embedded:1; /* inside a ws, never freed */
-} ngx_http_devmon_frame_t;
+
+    /* called once, then cleared (streams: publish-to-send latency) */
+    ngx_http_devmon_frame_sent_pt  sent;
+    void                        *sent_data;
+    uint64_t                     sent_stamp;
+};
 
 
 typedef struct ngx_http_devmon_ws_s  ngx_http_devmon_ws_t;
@@ -118,15 +132,17 @@ struct ngx_http_devmon_ws_s {
     ngx_http_request_t          *request;
     ngx_connection_t            *connection;
     ngx_http_devmon_ws_conf_t   *conf;
-    ngx_queue_t                  queue;      /* in the worker's list */
 
     /* slots for the other concerns; they own what they point to */
     void                        *session;    /* auth (issue 3) */
     void                        *client;     /* streams (issue 4) */
 
+    /*
+     * The reader keeps a partial frame header and control payload itself;
+     * reads go to a buffer on the stack (ngx_http_devmon_ws_read_handler),
+     * so an idle connection holds no read buffer.
+     */
     ngx_devmon_ws_reader_t       reader;
-    u_char                      *rbuf;
-    size_t                       rbuf_size;
 
     /* text message reassembly, grown up to max_message */
     u_char                      *msg;
@@ -140,7 +156,6 @@ struct ngx_http_devmon_ws_s {
     ngx_uint_t                   out_size;
     size_t                       out_bytes;
     size_t                       out_sent;   /* of the head frame */
-    ngx_chain_t                 *chain;      /* preallocated for writes */
 
     ngx_event_t                  timer;      /* ping, pong wait, close */
 
@@ -152,7 +167,6 @@ struct ngx_http_devmon_ws_s {
     u_char                       ping_buf[2];
     u_char                       close_buf[2 + NGX_DEVMON_WS_MAX_CONTROL];
 
-    unsigned                     opened:1;      /* 101 sent, in the list */
     unsigned                     leftover:1;    /* frames in header_in */
     unsigned                     awaiting_pong:1;
     unsigned                     close_sent:1;
@@ -163,6 +177,19 @@ struct ngx_http_devmon_ws_s {
 
 
 ngx_int_t ngx_http_devmon_ws_handler(ngx_http_request_t *r);
+
+/*
+ * Request headers named name (any case), one after the other: zero "it",
+ * then call until NULL.  The one walk of r->headers_in.headers for the
+ * handshake checks and for the token (ngx_http_devmon_auth.c).
+ */
+typedef struct {
+    ngx_list_part_t             *part;
+    ngx_uint_t                   i;
+} ngx_http_devmon_header_iter_t;
+
+ngx_table_elt_t *ngx_http_devmon_header_next(ngx_http_request_t *r,
+    const char *name, ngx_http_devmon_header_iter_t *it);
 
 /*
  * Answers a refused handshake (or any devmon HTTP error) with status,
@@ -187,9 +214,12 @@ void ngx_http_devmon_frame_release(ngx_http_devmon_frame_t *f);
  * Queues f on ws (taking a reference of its own: the caller still holds
  * and must release its reference).  NGX_OK: queued; NGX_DECLINED: not
  * queued, because the queue is full (the client is then closed with 4008)
- * or the connection is closing.  Never writes nor frees ws synchronously:
- * the write runs from a posted event, so fan-out loops may call it for
- * many clients and every one's frames leave in one writev.
+ * or the connection is closing.  May write, never frees: the write
+ * normally runs from a posted event, so that fan-out loops may call it for
+ * many clients and every one's frames leave in one writev; only a queue
+ * that is full while the socket is writable is flushed at once, before
+ * the limit is judged.  A write error there only marks ws for the write
+ * handler to finish, so ws stays valid for the caller.
  */
 ngx_int_t ngx_http_devmon_ws_send(ngx_http_devmon_ws_t *ws,
     ngx_http_devmon_frame_t *f);

@@ -23,6 +23,10 @@ static ngx_http_devmon_user_t *ngx_http_devmon_user_lookup(
     ngx_http_devmon_zone_t *zone, ngx_str_t *user, uint32_t hash);
 static ngx_uint_t ngx_http_devmon_user_drop(ngx_http_devmon_zone_t *zone,
     ngx_int_t slot, ngx_pid_t pid, ngx_uint_t same_pid);
+static ngx_uint_t ngx_http_devmon_user_drop_dead(
+    ngx_http_devmon_zone_t *zone, ngx_http_devmon_user_t *u);
+static void ngx_http_devmon_user_reclaimed(ngx_http_devmon_zone_t *zone,
+    ngx_uint_t n);
 
 
 static const char  *ngx_http_devmon_stat_names[] = {
@@ -48,6 +52,10 @@ static const char  *ngx_http_devmon_stat_names[] = {
     "auth_zone_full",
     "auth_reclaimed"
 };
+
+_Static_assert(sizeof(ngx_http_devmon_stat_names) / sizeof(char *)
+               == NGX_HTTP_DEVMON_NSTATS,
+               "a name for each NGX_HTTP_DEVMON_STAT_*");
 
 
 char *
@@ -308,11 +316,13 @@ ngx_http_devmon_user_acquire(ngx_http_devmon_zone_t *zone, ngx_str_t *user,
     ngx_uint_t limit)
 {
     uint32_t                        hash;
+    ngx_uint_t                      reclaimed;
     ngx_queue_t                    *q;
     ngx_http_devmon_user_t         *u;
     ngx_http_devmon_user_worker_t  *w;
 
     hash = ngx_crc32_short(user->data, user->len);
+    reclaimed = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -336,8 +346,13 @@ ngx_http_devmon_user_acquire(ngx_http_devmon_zone_t *zone, ngx_str_t *user,
     }
 
     if (limit && u->total >= limit) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_BUSY;
+        reclaimed = ngx_http_devmon_user_drop_dead(zone, u);
+
+        if (u->total >= limit) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_devmon_user_reclaimed(zone, reclaimed);
+            return NGX_BUSY;
+        }
     }
 
     for (q = ngx_queue_head(&u->workers);
@@ -374,11 +389,15 @@ found:
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    ngx_http_devmon_user_reclaimed(zone, reclaimed);
+
     return NGX_OK;
 
 full:
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_devmon_user_reclaimed(zone, reclaimed);
 
     ngx_http_devmon_stat_add(zone, NGX_HTTP_DEVMON_STAT_ZONE_FULL);
 
@@ -521,6 +540,62 @@ done:
     }
 
     return n;
+}
+
+
+/*
+ * A worker that dies while exiting (after a reload) is not respawned, so
+ * no successor reclaims its entries (ngx_http_devmon_zone_init_process()).
+ * A user at the limit checks for them; called locked, u stays in the tree
+ * (the caller counts on it).  Returns the connections dropped.
+ */
+
+static ngx_uint_t
+ngx_http_devmon_user_drop_dead(ngx_http_devmon_zone_t *zone,
+    ngx_http_devmon_user_t *u)
+{
+    ngx_uint_t                      n;
+    ngx_queue_t                    *q, *next;
+    ngx_http_devmon_user_worker_t  *w;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&u->workers);
+         q != ngx_queue_sentinel(&u->workers);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        w = ngx_queue_data(q, ngx_http_devmon_user_worker_t, queue);
+
+        if (w->pid == ngx_pid || kill(w->pid, 0) == 0 || ngx_errno != ESRCH) {
+            continue;
+        }
+
+        n += w->count;
+        u->total -= w->count;
+        ngx_queue_remove(&w->queue);
+        ngx_slab_free_locked(zone->shpool, w);
+    }
+
+    return n;
+}
+
+
+/* counted and logged once the zone is unlocked */
+
+static void
+ngx_http_devmon_user_reclaimed(ngx_http_devmon_zone_t *zone, ngx_uint_t n)
+{
+    if (n == 0) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(
+                    &zone->sh->stats[NGX_HTTP_DEVMON_STAT_RECLAIMED], n);
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "devmon: reclaimed %ui user connection slots of a worker "
+                  "that died while exiting", n);
 }
 
 

@@ -372,3 +372,24 @@ Origin: https://evil.example
 --- response_body_like: ^\{"error":"origin_not_allowed",
 --- no_error_log
 [error]
+
+
+
+=== TEST 23: a subrequest (SSI include) is refused: it cannot own the connection
+--- config
+    location = /ws {
+        devmon_ws;
+    }
+
+    location = /page.html {
+        ssi on;
+        root html;
+    }
+--- user_files
+>>> page.html
+before<!--# include virtual="/ws" -->after
+--- request
+GET /page.html
+--- response_body_like: ^before.*after\s*$
+--- error_log
+devmon ws: refusing a subrequest

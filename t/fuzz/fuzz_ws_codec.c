@@ -122,6 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned        code;
     uint64_t        max;
     uint8_t         acc[NGX_DEVMON_WS_ACCEPT_LEN], hdr[10], close[125];
+    uint8_t        *b64, *enc;
     outcome_t       whole, split;
     const uint8_t  *pos, *tok, *reason;
 
@@ -184,6 +185,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {
             abort();
         }
+    }
+
+    /* base64: what decodes strictly encodes back to the same text */
+    b64 = malloc(size / 4 * 3 + 2 + size + 8);
+
+    if (b64 != NULL) {
+        (void) ngx_devmon_ws_base64_decode(b64, &n, data, size,
+                                           NGX_DEVMON_WS_B64_URL);
+
+        if (ngx_devmon_ws_base64_decode(b64, &n, data, size,
+                                        NGX_DEVMON_WS_B64_STRICT)
+            == 0)
+        {
+            if (n != size * 3 / 4) {
+                abort();
+            }
+
+            enc = b64 + size / 4 * 3 + 2;
+            len = ngx_devmon_ws_base64(enc, b64, n);
+
+            while (len && enc[len - 1] == '=') {
+                len--;
+            }
+
+            if (len != size || memcmp(enc, data, size) != 0) {
+                abort();
+            }
+        }
+
+        free(b64);
     }
 
     if (ngx_devmon_ws_encode_header(hdr, NGX_DEVMON_WS_OP_TEXT, size)

@@ -952,6 +952,80 @@ main(void)
            "custom limit of 100 bytes");
     pol.max_len = 0;
 
+    /* more keys than a token may be tried against */
+
+    {
+        char            kid[16];
+        unsigned char   many[9][32];
+        signer_t        ninth;
+
+        k2 = keys_new();
+
+        for (i = 0; i < 9; i++) {
+            memset(many[i], 'a' + (int) i, 32);
+            ok(ngx_devmon_jwt_keys_add_secret(k2, NGX_DEVMON_JWT_HS256,
+                                              many[i], 32, NULL, err,
+                                              sizeof(err)) == 0,
+               "kid-less HS256 key %zu added", i + 1);
+        }
+
+        rc = ngx_devmon_jwt_keys_check(k2, err, sizeof(err));
+        ok(rc == -1 && strstr(err, "HS256") != NULL,
+           "9 kid-less HS256 keys refused by keys_check: %s", err);
+        ngx_devmon_jwt_keys_free(k2);
+
+        k2 = keys_new();
+
+        for (i = 0; i < 9; i++) {
+            snprintf(kid, sizeof(kid), "k%zu", i + 1);
+            (void) ngx_devmon_jwt_keys_add_secret(k2, NGX_DEVMON_JWT_HS256,
+                                                  many[i], 32, kid, err,
+                                                  sizeof(err));
+        }
+
+        ok(ngx_devmon_jwt_keys_check(k2, err, sizeof(err)) == 0,
+           "9 HS256 keys with distinct kids pass keys_check");
+
+        memset(&pol2, 0, sizeof(pol2));
+        pol2.keys = k2;
+        ninth = (signer_t) { "HS256", many[8], 32, NULL };
+
+        expect(&pol2, mint(&ninth, "k9", claims(NULL)), NGX_DEVMON_JWT_OK,
+               "9th key selected by its kid");
+        expect(&pol2, mint(&ninth, NULL, claims(NULL)),
+               NGX_DEVMON_JWT_UNKNOWN_KID,
+               "no kid among 9 keys: refused, not cut at the 8th");
+
+        (void) ngx_devmon_jwt_keys_add_secret(k2, NGX_DEVMON_JWT_HS256,
+                                              many[0], 32, NULL, err,
+                                              sizeof(err));
+        ok(ngx_devmon_jwt_keys_check(k2, err, sizeof(err)) == 0,
+           "one kid-less key beside 9 keyed ones passes keys_check");
+        ngx_devmon_jwt_keys_free(k2);
+    }
+
+    /* RSA public exponents that make signatures meaningless */
+
+    k2 = keys_new();
+
+    for (i = 0; i < 2; i++) {
+        jwk(rsa, "r1", j1, sizeof(j1));
+        p = strstr(j1, "\"e\":\"AQAB\"");
+        if (p == NULL) {
+            die("test RSA key has e != 65537");
+        }
+
+        snprintf(jwks, sizeof(jwks), "{\"keys\":[%.*s\"e\":\"%s\"}]}",
+                 (int) (p - j1), j1, i == 0 ? "AQ" : "AAAC");
+        rc = ngx_devmon_jwt_keys_add_jwks(k2, jwks, strlen(jwks), err,
+                                          sizeof(err));
+        ok(rc == -1 && strstr(err, "exponent") != NULL,
+           "JWKS RSA key with e = %d refused: %s", i == 0 ? 1 : 2, err);
+    }
+
+    ok(ngx_devmon_jwt_keys_count(k2) == 0, "bad exponents added nothing");
+    ngx_devmon_jwt_keys_free(k2);
+
     /* names */
 
     ok(strcmp(ngx_devmon_jwt_reason_name(NGX_DEVMON_JWT_EXPIRED), "expired")

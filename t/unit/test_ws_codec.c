@@ -340,6 +340,45 @@ test_utf8(void)
 
 
 static void
+test_base64_decode(void)
+{
+    size_t   n;
+    uint8_t  out[32];
+
+    ok(ngx_devmon_ws_base64_decode(out, &n, S("aGVsbG8"),
+                                   NGX_DEVMON_WS_B64_STRICT) == 0
+       && n == 5 && memcmp(out, "hello", 5) == 0,
+       "base64: 7 characters decode to 5 bytes");
+
+    ok(ngx_devmon_ws_base64_decode(out, &n, S("-_8"),
+                                   NGX_DEVMON_WS_B64_URL) == 0
+       && n == 2 && out[0] == 0xfb && out[1] == 0xff,
+       "base64url: '-' and '_' are 62 and 63");
+
+    ok(ngx_devmon_ws_base64_decode(out, &n, S("+/8"), 0) == 0
+       && n == 2 && out[0] == 0xfb && out[1] == 0xff,
+       "base64: '+' and '/' are 62 and 63");
+
+    ok(ngx_devmon_ws_base64_decode(out, &n, S("+/8"), NGX_DEVMON_WS_B64_URL)
+       == -1, "base64url: '+' refused");
+
+    ok(ngx_devmon_ws_base64_decode(out, &n, S("aGVsbG8="), 0) == -1,
+       "base64: padding is the caller's to strip");
+
+    ok(ngx_devmon_ws_base64_decode(out, &n, S("aGVsb"), 0) == -1,
+       "base64: a lone last character refused");
+
+    ok(ngx_devmon_ws_base64_decode(out, &n, S("aGVsbG9"), 0) == 0
+       && ngx_devmon_ws_base64_decode(out, &n, S("aGVsbG9"),
+                                      NGX_DEVMON_WS_B64_STRICT) == -1,
+       "base64: nonzero unused bits refused only when strict");
+
+    ok(ngx_devmon_ws_base64_decode(out, &n, S(""), 0) == 0 && n == 0,
+       "base64: empty is empty");
+}
+
+
+static void
 test_close(void)
 {
     int             rc, bad;
@@ -349,26 +388,25 @@ test_close(void)
     const uint8_t  *r;
 
     static const unsigned  valid[] = {
-        1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999,
-        4000, 4999
+        1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
+        1014, 3000, 3999, 4000, 4999
     };
 
     static const unsigned  invalid[] = {
-        0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000,
-        2999, 5000, 65535
+        0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535
     };
 
     bad = 0;
     for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
         bad += !ngx_devmon_ws_close_code_valid(valid[i]);
     }
-    ok(bad == 0, "close codes 1000-1003, 1007-1011, 3000-4999 valid");
+    ok(bad == 0, "close codes 1000-1003, 1007-1014, 3000-4999 valid");
 
     bad = 0;
     for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
         bad += ngx_devmon_ws_close_code_valid(invalid[i]);
     }
-    ok(bad == 0, "close codes <1000, 1004-1006, 1012-1016, 1100-2999, "
+    ok(bad == 0, "close codes <1000, 1004-1006, 1015-1016, 1100-2999, "
        ">4999 invalid");
 
     rc = ngx_devmon_ws_parse_close(S(""), &code, &r, &rlen);
@@ -629,6 +667,7 @@ main(void)
     test_key();
     test_tokens();
     test_utf8();
+    test_base64_decode();
     test_close();
     test_encode();
     test_reader();
