@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <jansson.h>
 
 #include "alert_conf.h"
@@ -56,6 +57,7 @@ static int alert_conf_apply(alert_conf_ctx_t *ctx, json_t *obj,
 static int alert_conf_set(alert_conf_ctx_t *ctx, json_t *v,
     const alert_conf_key_t *k, void *base);
 static int alert_conf_enum(const char *const *enums, const char *s);
+static int alert_conf_check(alert_conf_ctx_t *ctx);
 
 
 static const char  *alert_conf_log_levels[] = {
@@ -70,7 +72,7 @@ static const char  *alert_conf_tls[] = { "off", "try", "require", NULL };
 
 static const alert_conf_key_t  alert_conf_redis_keys[] = {
     { "host", AC_STR, 0, 0, "127.0.0.1", OFF(alert_conf_redis_t, host), 0,
-      NULL, NULL, "Redis host" },
+      NULL, NULL, "Redis host: a numeric IPv4 or IPv6 address" },
     { "port", AC_INT, 1, 65535, "6379", OFF(alert_conf_redis_t, port), 0,
       NULL, NULL, "Redis port" },
     { "socket", AC_STR, 0, 0, "", OFF(alert_conf_redis_t, socket), 0, NULL,
@@ -234,6 +236,10 @@ alert_conf_load(const char *file, char *err)
     if (conf->naccounts == 0) {
         alert_conf_error(&ctx, NULL, "\"accounts\" must list at least one "
                          "account");
+        goto failed;
+    }
+
+    if (alert_conf_check(&ctx) != 0) {
         goto failed;
     }
 
@@ -492,6 +498,46 @@ alert_conf_set(alert_conf_ctx_t *ctx, json_t *v, const alert_conf_key_t *k,
         *(int *) ((char *) base + k->noff) = n;
         return 0;
     }
+}
+
+
+/* what the table cannot say: values that reach a header or a resolver */
+
+static int
+alert_conf_check(alert_conf_ctx_t *ctx)
+{
+    unsigned char   buf[16];
+    const char     *s;
+    alert_conf_t   *c;
+
+    c = ctx->conf;
+
+    /* hiredis 0.14 resolves a name with a blocking getaddrinfo() */
+    if (c->redis.socket[0] == '\0'
+        && inet_pton(AF_INET, c->redis.host, buf) != 1
+        && inet_pton(AF_INET6, c->redis.host, buf) != 1)
+    {
+        return alert_conf_error(ctx, "host", "\"%s\" is not a numeric IPv4 "
+                                "or IPv6 address", c->redis.host);
+    }
+
+    /* From: and MAIL FROM: a line break would add headers or commands */
+    for (s = c->smtp.from; *s; s++) {
+        if ((unsigned char) *s < 0x21 || *s == '<' || *s == '>'
+            || *s == 0x7f)
+        {
+            return alert_conf_error(ctx, "from", "must be a plain address: "
+                                    "no spaces, control characters or "
+                                    "angle brackets");
+        }
+    }
+
+    if (strchr(c->smtp.from, '@') == NULL) {
+        return alert_conf_error(ctx, "from", "must be an address "
+                                "(user@domain)");
+    }
+
+    return 0;
 }
 
 

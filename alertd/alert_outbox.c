@@ -60,7 +60,9 @@ static int alert_outbox_reply_done(alert_flush_t *fl, redisReply *reply);
 static void alert_outbox_flush_free(alert_flush_t *fl);
 static void alert_outbox_add(alert_msg_t *m);
 static void alert_outbox_remove(alert_msg_t *m);
-static void alert_outbox_done(alert_msg_t *m, const char *err);
+static void alert_outbox_done(alert_msg_t *m, const char *err,
+    int permanent);
+static void alert_outbox_persist(alert_msg_t *m);
 static void alert_outbox_delete(alert_msg_t *m);
 
 
@@ -330,12 +332,13 @@ alert_outbox_on_user(redisAsyncContext *ac, void *r, void *data)
     for (k = 0; reply->type == REDIS_REPLY_ARRAY && k + 1 < reply->elements;
          k += 2)
     {
+        /* the value is not logged: it may be hostile or hold a secret */
         if (alert_user_set(u, reply->element[k]->str,
                            reply->element[k + 1]->str) != 0)
         {
-            log_warn("%s: user \"%s\": ignoring %s=\"%s\"", fl->acct->id,
-                     u->id, reply->element[k]->str,
-                     reply->element[k + 1]->str);
+            log_warn("%s: user \"%s\": invalid \"%.32s\" preference "
+                     "ignored", fl->acct->id, u->id,
+                     reply->element[k]->str);
         }
     }
 
@@ -650,8 +653,8 @@ alert_outbox_tick(int64_t now)
         }
 
         if (m->channel == ALERT_CH_EMAIL && ob.conf->smtp.url[0] == '\0') {
-            log_error("%s: alert %s for %s: no \"smtp.url\" configured",
-                      m->account, m->id, m->to);
+            log_error("%s: alert %s: no \"smtp.url\" configured",
+                      m->account, m->id);
             m->next_try = now + (int64_t) (ob.conf->retry.max * 1000);
             continue;
         }
@@ -666,25 +669,36 @@ alert_outbox_tick(int64_t now)
 /* a transfer ended: delete the message, or try it again later */
 
 static void
-alert_outbox_done(alert_msg_t *m, const char *err)
+alert_outbox_done(alert_msg_t *m, const char *err, int permanent)
 {
     int      i;
+    char     dest[300];
     double   d;
     int64_t  now;
 
     now = alert_now_ms();
 
+    /* a webhook URL may carry a secret: logs get its scheme and host */
+    alert_msg_dest(m, dest, sizeof(dest));
+
     if (err == NULL) {
-        log_info("%s: alert %s delivered to %s", m->account, m->id, m->to);
+        log_info("%s: alert %s delivered to %s", m->account, m->id, dest);
         alert_outbox_delete(m);
         return;
     }
 
     m->attempts++;
 
+    if (permanent) {
+        log_error("%s: alert %s to %s dropped: %s (retrying cannot help)",
+                  m->account, m->id, dest, err);
+        alert_outbox_delete(m);
+        return;
+    }
+
     if (now - m->created > (int64_t) (ob.conf->retry.give_up * 1000)) {
         log_error("%s: alert %s to %s dropped after %d attempts: %s",
-                  m->account, m->id, m->to, m->attempts, err);
+                  m->account, m->id, dest, m->attempts, err);
         alert_outbox_delete(m);
         return;
     }
@@ -703,7 +717,33 @@ alert_outbox_done(alert_msg_t *m, const char *err)
     m->next_try = now + (int64_t) (d * 1000);
 
     log_warn("%s: alert %s to %s failed (attempt %d): %s; retry in %.1fs",
-             m->account, m->id, m->to, m->attempts, err, d);
+             m->account, m->id, dest, m->attempts, err, d);
+
+    alert_outbox_persist(m);
+}
+
+
+/* the attempt count and next try go back to Redis: a restart keeps the
+ * backoff instead of hammering a server that is down */
+
+static void
+alert_outbox_persist(alert_msg_t *m)
+{
+    char          *s;
+    alert_args_t   args;
+
+    if (!alert_redis_running() || (s = alert_msg_encode(m)) == NULL) {
+        return;
+    }
+
+    memset(&args, 0, sizeof(args));
+    alert_args_add(&args, "HSET");
+    alert_args_addf(&args, "devmon:{%s}:alert:outbox", m->account);
+    alert_args_add(&args, m->id);
+    alert_args_add(&args, s);
+    alert_redis_send(NULL, NULL, &args);
+    alert_args_free(&args);
+    free(s);
 }
 
 

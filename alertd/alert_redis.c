@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libevent.h>
-
 #include "log.h"
+#include "redis_link.h"
 #include "alert_redis.h"
 #include "alert_outbox.h"
 
@@ -15,11 +14,11 @@
 #define ALERT_BACKOFF_MIN   0.2
 #define ALERT_BACKOFF_MAX   5.0
 #define ALERT_BLOCK_MS      "5000"
+#define ALERT_REPLY_TIMEOUT 10.0        /* the reader adds its BLOCK time */
 
 
 typedef enum {
     AR_DOWN = 0,
-    AR_CONNECTING,
     AR_LOADING,
     AR_RUNNING
 } alert_redis_phase_e;
@@ -30,38 +29,28 @@ typedef struct {
     const alert_conf_t     *conf;
     alert_acct_t           *accts;
     int                     naccts;
-    redisAsyncContext      *cmd;        /* state, outbox, acks */
-    redisAsyncContext      *rd;         /* XREADGROUP ... BLOCK only */
+    redis_link_t           *cmd;        /* state, outbox, acks */
+    redis_link_t           *rd;         /* XREADGROUP ... BLOCK only */
     int                     phase;
-    int                     connected;  /* contexts up, of 2 */
     int                     loading;    /* load replies still to come */
     int                     history;    /* reading our pending entries */
+    int                     behind;     /* the last read was not the end */
     int                     gen;        /* session: stale replies ignored */
-    double                  backoff;
-    struct event           *retry_ev;
-    struct event           *connect_ev;
-    unsigned                logged_down:1;
+    unsigned                nogroup:1;  /* the stream was made anew */
 } alert_redis_t;
 
 
-static void alert_redis_connect(void);
-static void alert_redis_on_connect(const redisAsyncContext *ac, int status);
-static void alert_redis_on_disconnect(const redisAsyncContext *ac,
-    int status);
-static void alert_redis_setup(redisAsyncContext *ac);
+static void alert_redis_on_up(redis_link_t *l, void *data);
+static void alert_redis_on_down(redis_link_t *l, const char *why,
+    void *data);
+static void alert_redis_end(const char *why, int log);
 static void alert_redis_load(void);
 static void alert_redis_on_load(redisAsyncContext *ac, void *r, void *data);
 static void alert_redis_read(void);
 static void alert_redis_on_read(redisAsyncContext *ac, void *r, void *data);
 static void alert_redis_on_exec(redisAsyncContext *ac, void *r, void *data);
-static void alert_redis_on_setup(redisAsyncContext *ac, void *r,
-    void *data);
 static void alert_redis_save_acct(alert_acct_t *a, alert_args_t *acks,
     int *open);
-static void alert_redis_retry_handler(evutil_socket_t fd, short what,
-    void *arg);
-static void alert_redis_timeout_handler(evutil_socket_t fd, short what,
-    void *arg);
 
 
 static alert_redis_t  ar;
@@ -152,6 +141,8 @@ int
 alert_redis_init(struct event_base *base, const alert_conf_t *conf,
     alert_acct_t *accts, int naccts)
 {
+    redis_link_conf_t  lc;
+
     memset(&ar, 0, sizeof(ar));
 
     ar.base = base;
@@ -159,13 +150,34 @@ alert_redis_init(struct event_base *base, const alert_conf_t *conf,
     ar.accts = accts;
     ar.naccts = naccts;
 
-    ar.retry_ev = evtimer_new(base, alert_redis_retry_handler, NULL);
-    ar.connect_ev = evtimer_new(base, alert_redis_timeout_handler, NULL);
-    if (ar.retry_ev == NULL || ar.connect_ev == NULL) {
+    memset(&lc, 0, sizeof(lc));
+    lc.name = "redis";
+    lc.host = conf->redis.host;
+    lc.port = conf->redis.port;
+    lc.socket = conf->redis.socket;
+    lc.password = conf->redis.password;
+    lc.db = conf->redis.db;
+    lc.connect_timeout = conf->redis.connect_timeout;
+    lc.reply_timeout = ALERT_REPLY_TIMEOUT;
+    lc.backoff_min = ALERT_BACKOFF_MIN;
+    lc.backoff_max = ALERT_BACKOFF_MAX;
+
+    ar.cmd = redis_link_new(base, &lc, alert_redis_on_up,
+                            alert_redis_on_down, NULL);
+
+    /* the reader's XREADGROUP may rightly wait out its BLOCK time */
+    lc.name = "redis reader";
+    lc.reply_timeout = ALERT_REPLY_TIMEOUT + atoi(ALERT_BLOCK_MS) / 1000.0;
+
+    ar.rd = redis_link_new(base, &lc, alert_redis_on_up,
+                           alert_redis_on_down, NULL);
+
+    if (ar.cmd == NULL || ar.rd == NULL) {
         return -1;
     }
 
-    alert_redis_connect();
+    redis_link_start(ar.cmd);
+    redis_link_start(ar.rd);
 
     return 0;
 }
@@ -190,205 +202,37 @@ alert_redis_running(void)
 int
 alert_redis_send(redisCallbackFn *cb, void *data, alert_args_t *args)
 {
-    int  rc;
-
-    if (ar.cmd == NULL || ar.phase < AR_LOADING) {
+    if (ar.phase < AR_LOADING) {
         return -1;
     }
 
-    rc = redisAsyncCommandArgv(ar.cmd, cb, data, args->n,
-                               (const char **) args->v, args->len);
-
-    return rc == REDIS_OK ? 0 : -1;
+    return redis_link_command(ar.cmd, cb, data, args->n,
+                              (const char **) args->v, args->len);
 }
 
 
-static redisAsyncContext *
-alert_redis_new_context(void)
-{
-    redisAsyncContext  *ac;
-
-    if (ar.conf->redis.socket[0]) {
-        ac = redisAsyncConnectUnix(ar.conf->redis.socket);
-    } else {
-        ac = redisAsyncConnect(ar.conf->redis.host, ar.conf->redis.port);
-    }
-
-    if (ac == NULL) {
-        return NULL;
-    }
-
-    if (ac->err) {
-        log_error("redis: %s", ac->errstr);
-        redisAsyncFree(ac);
-        return NULL;
-    }
-
-    redisLibeventAttach(ac, ar.base);
-    redisAsyncSetConnectCallback(ac, alert_redis_on_connect);
-    redisAsyncSetDisconnectCallback(ac, alert_redis_on_disconnect);
-
-    return ac;
-}
-
+/* a session starts once both links are up, AUTH and SELECT done */
 
 static void
-alert_redis_connect(void)
+alert_redis_on_up(redis_link_t *l, void *data)
 {
-    double          t;
-    struct timeval  tv;
-
-    ar.gen++;
-    ar.connected = 0;
-    ar.phase = AR_CONNECTING;
-
-    ar.cmd = alert_redis_new_context();
-    ar.rd = ar.cmd ? alert_redis_new_context() : NULL;
-
-    if (ar.rd == NULL) {
-        alert_redis_lost("cannot create a connection");
+    if (ar.phase != AR_DOWN || !redis_link_is_up(ar.cmd)
+        || !redis_link_is_up(ar.rd))
+    {
         return;
     }
 
-    t = ar.conf->redis.connect_timeout;
-    tv.tv_sec = (long) t;
-    tv.tv_usec = (long) ((t - tv.tv_sec) * 1e6);
-    evtimer_add(ar.connect_ev, &tv);
-}
-
-
-static void
-alert_redis_on_connect(const redisAsyncContext *ac, int status)
-{
-    if (ac != ar.cmd && ac != ar.rd) {
-        return;
-    }
-
-    if (status != REDIS_OK) {
-        /* hiredis frees a context whose connect failed */
-        if (ac == ar.cmd) {
-            ar.cmd = NULL;
-        } else {
-            ar.rd = NULL;
-        }
-
-        alert_redis_lost(ac->errstr);
-        return;
-    }
-
-    alert_redis_setup((redisAsyncContext *) ac);
-
-    if (++ar.connected < 2) {
-        return;
-    }
-
-    evtimer_del(ar.connect_ev);
-
-    ar.backoff = 0;
-
-    log_info("redis: connected to %s%s%d, watching %d accounts",
-             ar.conf->redis.socket[0] ? ar.conf->redis.socket
-                                      : ar.conf->redis.host,
-             ar.conf->redis.socket[0] ? "" : ":",
-             ar.conf->redis.socket[0] ? 0 : ar.conf->redis.port, ar.naccts);
-
-    ar.logged_down = 0;
+    log_info("redis: watching %d accounts", ar.naccts);
 
     alert_redis_load();
 }
 
 
 static void
-alert_redis_on_disconnect(const redisAsyncContext *ac, int status)
+alert_redis_on_down(redis_link_t *l, const char *why, void *data)
 {
-    if (ac == ar.cmd) {
-        ar.cmd = NULL;
-
-    } else if (ac == ar.rd) {
-        ar.rd = NULL;
-
-    } else {
-        return;
-    }
-
-    /* hiredis frees the context after this callback */
-    alert_redis_lost(status == REDIS_OK ? "closed" : ac->errstr);
-}
-
-
-static void
-alert_redis_setup(redisAsyncContext *ac)
-{
-    char         db[16];
-    const char  *argv[2];
-
-    /* pipelined before everything else: Redis runs them first */
-    if (ar.conf->redis.password[0]) {
-        argv[0] = "AUTH";
-        argv[1] = ar.conf->redis.password;
-        redisAsyncCommandArgv(ac, alert_redis_on_setup, (void *) "AUTH", 2,
-                              argv, NULL);
-    }
-
-    if (ar.conf->redis.db) {
-        snprintf(db, sizeof(db), "%d", ar.conf->redis.db);
-        argv[0] = "SELECT";
-        argv[1] = db;
-        redisAsyncCommandArgv(ac, alert_redis_on_setup, (void *) "SELECT", 2,
-                              argv, NULL);
-    }
-}
-
-
-static void
-alert_redis_on_setup(redisAsyncContext *ac, void *r, void *data)
-{
-    redisReply  *reply;
-
-    reply = r;
-
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR
-        && (ac == ar.cmd || ac == ar.rd))
-    {
-        log_error("redis: %s failed: %s", (char *) data, reply->str);
-        alert_redis_lost("setup failed");
-    }
-}
-
-
-static void
-alert_redis_schedule_retry(void)
-{
-    double          d;
-    struct timeval  tv;
-
-    ar.backoff = ar.backoff == 0 ? ALERT_BACKOFF_MIN : ar.backoff * 2;
-    if (ar.backoff > ALERT_BACKOFF_MAX) {
-        ar.backoff = ALERT_BACKOFF_MAX;
-    }
-
-    d = ar.backoff * (0.8 + 0.4 * (random() / (double) RAND_MAX));
-
-    tv.tv_sec = (long) d;
-    tv.tv_usec = (long) ((d - tv.tv_sec) * 1e6);
-
-    evtimer_add(ar.retry_ev, &tv);
-}
-
-
-static void
-alert_redis_drop(redisAsyncContext *ac)
-{
-    if (ac == NULL) {
-        return;
-    }
-
-    /* callbacks see a context that is no longer ours and do nothing */
-    if (ac->c.flags & REDIS_IN_CALLBACK) {
-        redisAsyncDisconnect(ac);
-    } else {
-        redisAsyncFree(ac);
-    }
+    /* the link logged why already */
+    alert_redis_end(why, 0);
 }
 
 
@@ -403,51 +247,36 @@ alert_redis_drop(redisAsyncContext *ac)
 void
 alert_redis_lost(const char *why)
 {
-    int                 i;
-    redisAsyncContext  *cmd, *rd;
+    alert_redis_end(why, 1);
+}
+
+
+static void
+alert_redis_end(const char *why, int log)
+{
+    int  i;
 
     if (ar.phase == AR_DOWN) {
         return;
     }
 
-    evtimer_del(ar.connect_ev);
-
-    cmd = ar.cmd;
-    rd = ar.rd;
-    ar.cmd = NULL;
-    ar.rd = NULL;
     ar.phase = AR_DOWN;
     ar.gen++;
 
-    if (!ar.logged_down) {
-        log_error("redis: %s; alerts wait, retrying", why ? why : "lost");
-        ar.logged_down = 1;
+    if (log) {
+        log_error("redis: %s; alerts wait, reconnecting",
+                  why ? why : "lost");
     }
 
-    alert_redis_drop(cmd);
-    alert_redis_drop(rd);
+    /* both go: the reader's blocked read belongs to the old session */
+    redis_link_drop(ar.cmd, why);
+    redis_link_drop(ar.rd, why);
 
     for (i = 0; i < ar.naccts; i++) {
         alert_acct_reset(&ar.accts[i]);
     }
 
     alert_outbox_reset();
-
-    alert_redis_schedule_retry();
-}
-
-
-static void
-alert_redis_retry_handler(evutil_socket_t fd, short what, void *arg)
-{
-    alert_redis_connect();
-}
-
-
-static void
-alert_redis_timeout_handler(evutil_socket_t fd, short what, void *arg)
-{
-    alert_redis_lost("connect timeout");
 }
 
 
@@ -501,7 +330,10 @@ alert_redis_load(void)
         alert_args_add(&args, "CREATE");
         alert_args_addf(&args, "devmon:{%s}:ev", a->id);
         alert_args_add(&args, ar.conf->group);
-        alert_args_add(&args, "$");
+
+        /* a first start begins at now; a stream made anew is read from
+         * its start, or what was published in between is never seen */
+        alert_args_add(&args, ar.nogroup ? "0" : "$");
         alert_args_add(&args, "MKSTREAM");
         alert_redis_load_cmd(a, AL_GROUP, &args);
 
@@ -596,6 +428,8 @@ alert_redis_on_load(redisAsyncContext *ac, void *r, void *data)
 
     ar.phase = AR_RUNNING;
     ar.history = 1;
+    ar.behind = 1;
+    ar.nogroup = 0;
 
     log_info("redis: alert state loaded; reading the streams");
 
@@ -609,7 +443,7 @@ alert_redis_read(void)
     int           i;
     alert_args_t  args;
 
-    if (ar.rd == NULL || ar.phase != AR_RUNNING) {
+    if (ar.phase != AR_RUNNING) {
         return;
     }
 
@@ -638,9 +472,13 @@ alert_redis_read(void)
         alert_args_add(&args, ar.history ? "0" : ">");
     }
 
-    redisAsyncCommandArgv(ar.rd, alert_redis_on_read,
-                          (void *) (intptr_t) ar.gen, args.n,
-                          (const char **) args.v, args.len);
+    if (redis_link_command(ar.rd, alert_redis_on_read,
+                           (void *) (intptr_t) ar.gen, args.n,
+                           (const char **) args.v, args.len)
+        != 0)
+    {
+        alert_redis_lost("cannot send XREADGROUP");
+    }
 
     alert_args_free(&args);
 }
@@ -680,15 +518,18 @@ alert_redis_on_read(redisAsyncContext *ac, void *r, void *data)
 
     reply = r;
 
-    if (reply == NULL || ac != ar.rd || (intptr_t) data != ar.gen) {
+    if (reply == NULL || (intptr_t) data != ar.gen) {
         return;
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        if (strncmp(reply->str, "NOGROUP", 7) == 0) {
+        if (strncmp(reply->str, "NOGROUP", 7) == 0
+            || strncmp(reply->str, "UNBLOCKED", 9) == 0)
+        {
             /* the stream was lost and made anew: load creates the group */
-            log_warn("redis: %s; creating the consumer group again",
-                     reply->str);
+            log_warn("redis: %s; creating the consumer group again, "
+                     "from the stream's first entry", reply->str);
+            ar.nogroup = 1;
         } else {
             log_error("redis: XREADGROUP: %s", reply->str);
         }
@@ -774,12 +615,15 @@ alert_redis_on_read(redisAsyncContext *ac, void *r, void *data)
         ar.history = 0;
     }
 
+    /* a full batch: more is waiting, and its times are in the past */
+    ar.behind = ar.history || total >= ar.conf->batch;
+
     /* reading our own entries again must wait for their XACK, or the
      * same ones come back; new entries ('>') never do */
     if (open) {
-        redisAsyncCommand(ar.cmd, alert_redis_on_exec,
-                          (void *) (intptr_t) (ar.gen * 2 + ar.history),
-                          "EXEC");
+        redis_link_commandf(ar.cmd, alert_redis_on_exec,
+                            (void *) (intptr_t) (ar.gen * 2 + ar.history),
+                            "EXEC");
     }
 
     if (!open || !ar.history) {
@@ -792,12 +636,12 @@ static void
 alert_redis_cmd(alert_args_t *args, int *open)
 {
     if (!*open) {
-        redisAsyncCommand(ar.cmd, NULL, NULL, "MULTI");
+        redis_link_commandf(ar.cmd, NULL, NULL, "MULTI");
         *open = 1;
     }
 
-    redisAsyncCommandArgv(ar.cmd, NULL, NULL, args->n,
-                          (const char **) args->v, args->len);
+    redis_link_command(ar.cmd, NULL, NULL, args->n,
+                       (const char **) args->v, args->len);
     alert_args_free(args);
 }
 
@@ -910,8 +754,8 @@ alert_redis_save(alert_acct_t *a)
     alert_redis_save_acct(a, NULL, &open);
 
     if (open) {
-        redisAsyncCommand(ar.cmd, alert_redis_on_exec,
-                          (void *) (intptr_t) (ar.gen * 2), "EXEC");
+        redis_link_commandf(ar.cmd, alert_redis_on_exec,
+                            (void *) (intptr_t) (ar.gen * 2), "EXEC");
     }
 }
 
@@ -924,7 +768,7 @@ alert_redis_on_exec(redisAsyncContext *ac, void *r, void *data)
 
     reply = r;
 
-    if (reply == NULL || ac != ar.cmd || (intptr_t) data / 2 != ar.gen) {
+    if (reply == NULL || (intptr_t) data / 2 != ar.gen) {
         return;
     }
 
@@ -964,8 +808,12 @@ alert_redis_tick(int64_t now)
     for (i = 0; i < ar.naccts; i++) {
         a = &ar.accts[i];
 
-        alert_state_tick(a, now);
-        alert_redis_save(a);
+        /* while catching up, "now" is ahead of the entries still unread:
+         * a hold or cooldown would end before the events that end it */
+        if (!ar.behind) {
+            alert_state_tick(a, now);
+            alert_redis_save(a);
+        }
 
         if (a->window_due != 0 && a->window_due <= now && !a->flushing
             && a->npending > 0)
@@ -979,27 +827,11 @@ alert_redis_tick(int64_t now)
 void
 alert_redis_fini(void)
 {
-    redisAsyncContext  *cmd, *rd;
-
-    cmd = ar.cmd;
-    rd = ar.rd;
-    ar.cmd = NULL;
-    ar.rd = NULL;
     ar.phase = AR_DOWN;
     ar.gen++;
 
-    if (cmd != NULL) {
-        redisAsyncFree(cmd);
-    }
-
-    if (rd != NULL) {
-        redisAsyncFree(rd);
-    }
-
-    if (ar.retry_ev != NULL) {
-        event_free(ar.retry_ev);
-        event_free(ar.connect_ev);
-    }
+    redis_link_free(ar.cmd);
+    redis_link_free(ar.rd);
 
     memset(&ar, 0, sizeof(ar));
 }

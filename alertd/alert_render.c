@@ -24,6 +24,7 @@ static void alert_line(alert_buf_t *b, const alert_note_t *n,
 static void alert_time(int64_t ms, char *buf, size_t size);
 static void alert_duration(int64_t ms, char *buf, size_t size);
 static void alert_header_safe(char *s);
+static void alert_subject(alert_buf_t *b, const char *subject);
 static json_t *alert_note_json(const char *account, const alert_note_t *n,
     const alert_devinfo_t *info);
 
@@ -49,7 +50,51 @@ alert_user_init(alert_user_t *u, const char *id)
 }
 
 
-/* returns -1 for an unknown key or a bad value */
+/* printable ASCII without spaces: nothing that could end a header line
+ * or an SMTP command */
+
+static int
+alert_printable(const char *s)
+{
+    for ( /* void */ ; *s; s++) {
+        if ((unsigned char) *s <= 0x20 || (unsigned char) *s >= 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+alert_email_ok(const char *v)
+{
+    const char  *at;
+
+    at = strchr(v, '@');
+
+    return strlen(v) < sizeof(((alert_user_t *) 0)->email)
+           && alert_printable(v) && strpbrk(v, "<>,;:()[]\\\"") == NULL
+           && at != NULL && at != v && at[1] != '\0'
+           && strchr(at + 1, '@') == NULL;
+}
+
+
+int
+alert_webhook_ok(const char *v)
+{
+    return strlen(v) < sizeof(((alert_user_t *) 0)->webhook)
+           && alert_printable(v)
+           && ((strncmp(v, "http://", 7) == 0 && v[7] != '\0')
+               || (strncmp(v, "https://", 8) == 0 && v[8] != '\0'));
+}
+
+
+/*
+ * Returns -1 for an unknown key or a bad value, and then changes nothing:
+ * the hash can be written by anyone with Redis access, so a value is
+ * checked before it is kept.  An empty value means "not set".
+ */
 
 int
 alert_user_set(alert_user_t *u, const char *key, const char *value)
@@ -61,14 +106,21 @@ alert_user_set(alert_user_t *u, const char *key, const char *value)
          || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
 
     if (strcmp(key, "email") == 0) {
+        if (value[0] != '\0' && !alert_email_ok(value)) {
+            return -1;
+        }
+
         snprintf(u->email, sizeof(u->email), "%s", value);
-        return strpbrk(value, "\r\n<>,") ? -1 : 0;
+        return 0;
     }
 
     if (strcmp(key, "webhook") == 0) {
+        if (value[0] != '\0' && !alert_webhook_ok(value)) {
+            return -1;
+        }
+
         snprintf(u->webhook, sizeof(u->webhook), "%s", value);
-        return value[0] == '\0' || strncmp(value, "http://", 7) == 0
-               || strncmp(value, "https://", 8) == 0 ? 0 : -1;
+        return 0;
     }
 
     if (strcmp(key, "enabled") == 0) {
@@ -188,6 +240,106 @@ alert_duration(int64_t ms, char *buf, size_t size)
         snprintf(buf, size, "%lldh %02lldm", (long long) (s / 3600),
                  (long long) (s / 60 % 60));
     }
+}
+
+
+/*
+ * The subject as it goes into the header: at most ALERT_SUBJECT_MAX bytes
+ * (cut at a character boundary), and RFC 2047 encoded-words ("B", UTF-8)
+ * when it is not plain ASCII; each word stays under 76 characters and
+ * never splits a UTF-8 sequence.
+ */
+
+#define ALERT_SUBJECT_MAX   200
+
+static void
+alert_subject(alert_buf_t *b, const char *subject)
+{
+    size_t                len, i, start, n, k;
+    unsigned              v;
+    int                   ascii;
+    char                  out[80];
+    static const char     b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "abcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    len = strlen(subject);
+
+    if (len > ALERT_SUBJECT_MAX) {
+        len = ALERT_SUBJECT_MAX;
+
+        while (len > 0 && ((unsigned char) subject[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+
+    ascii = 1;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) subject[i] >= 0x80) {
+            ascii = 0;
+        }
+    }
+
+    if (ascii) {
+        alert_buf_put(b, "%.*s", (int) len, subject);
+        return;
+    }
+
+    for (start = 0; start < len; start = i) {
+        /* up to 39 bytes: 52 base64 characters, a 64-character word that
+         * fits a 78-column line after "Subject: " */
+        i = start + 39 < len ? start + 39 : len;
+
+        while (i < len && i > start
+               && ((unsigned char) subject[i] & 0xc0) == 0x80)
+        {
+            i--;
+        }
+
+        for (n = 0, k = start; k < i; k += 3) {
+            v = (unsigned char) subject[k] << 16;
+            v |= k + 1 < i ? (unsigned char) subject[k + 1] << 8 : 0;
+            v |= k + 2 < i ? (unsigned char) subject[k + 2] : 0;
+
+            out[n++] = b64[(v >> 18) & 63];
+            out[n++] = b64[(v >> 12) & 63];
+            out[n++] = k + 1 < i ? b64[(v >> 6) & 63] : '=';
+            out[n++] = k + 2 < i ? b64[v & 63] : '=';
+        }
+
+        alert_buf_put(b, "%s=?UTF-8?B?%.*s?=", start ? "\r\n " : "",
+                      (int) n, out);
+    }
+}
+
+
+/* where a message goes, fit for a log: a webhook URL may hold a secret
+ * in its path or query, so only its scheme and host are shown */
+
+void
+alert_msg_dest(const alert_msg_t *m, char *buf, size_t size)
+{
+    size_t       n;
+    const char  *p, *at;
+
+    if (m->channel == ALERT_CH_EMAIL) {
+        snprintf(buf, size, "%s", m->to);
+        return;
+    }
+
+    p = strstr(m->to, "://");
+    p = p ? p + 3 : m->to;
+    n = strcspn(p, "/?#");
+
+    /* user:password@ is a secret too */
+    at = memchr(p, '@', n);
+    if (at != NULL) {
+        n -= at + 1 - p;
+        p = at + 1;
+    }
+
+    snprintf(buf, size, "%s://%.*s/...",
+             strncmp(m->to, "https:", 6) == 0 ? "https" : "http", (int) n, p);
 }
 
 
@@ -407,13 +559,16 @@ alert_render(const char *account, const alert_user_t *u, int channel,
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 
-    alert_buf_put(&b, "From: devmon <%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
+    alert_buf_put(&b, "From: devmon <%s>\r\nTo: <%s>\r\nSubject: ",
+                  from, u->email);
+    alert_subject(&b, subject);
+    alert_buf_put(&b, "\r\n"
                   "Date: %s\r\nMessage-ID: <%s.%s@devmon>\r\n"
                   "MIME-Version: 1.0\r\n"
                   "Content-Type: text/plain; charset=utf-8\r\n"
                   "Content-Transfer-Encoding: 8bit\r\n"
                   "X-Devmon-Account: %s\r\nX-Devmon-Kind: %s\r\n\r\n",
-                  from, u->email, subject, date, id, account, account,
+                  date, id, account, account,
                   digest ? "digest" : alert_kind_names[notes[0].kind]);
 
     if (digest) {
@@ -504,10 +659,11 @@ alert_msg_encode(const alert_msg_t *m)
     char    *s;
     json_t  *o;
 
-    o = json_pack("{s:s,s:s,s:s,s:I,s:i}",
+    o = json_pack("{s:s,s:s,s:s,s:I,s:i,s:I}",
                   "ch", m->channel == ALERT_CH_EMAIL ? "email" : "webhook",
                   "to", m->to, "body", m->body,
-                  "c", (json_int_t) m->created, "n", m->attempts);
+                  "c", (json_int_t) m->created, "n", m->attempts,
+                  "w", (json_int_t) m->next_try);
     if (o == NULL) {
         return NULL;
     }
@@ -524,7 +680,7 @@ alert_msg_decode(const char *account, const char *id, const char *json)
 {
     int           n;
     json_t       *o;
-    json_int_t    c;
+    json_int_t    c, w;
     const char   *ch, *to, *body;
     alert_msg_t  *m;
 
@@ -535,9 +691,10 @@ alert_msg_decode(const char *account, const char *id, const char *json)
 
     c = 0;
     n = 0;
+    w = 0;
 
-    if (json_unpack(o, "{s:s,s:s,s:s,s?I,s?i}", "ch", &ch, "to", &to,
-                    "body", &body, "c", &c, "n", &n) != 0)
+    if (json_unpack(o, "{s:s,s:s,s:s,s?I,s?i,s?I}", "ch", &ch, "to", &to,
+                    "body", &body, "c", &c, "n", &n, "w", &w) != 0)
     {
         json_decref(o);
         return NULL;
@@ -549,6 +706,7 @@ alert_msg_decode(const char *account, const char *id, const char *json)
     if (m != NULL) {
         m->created = c ? c : m->created;
         m->attempts = n;
+        m->next_try = w;
     }
 
     json_decref(o);

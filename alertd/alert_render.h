@@ -50,6 +50,8 @@ struct alert_msg_s {
 extern const char  *alert_user_keys[];
 
 
+int alert_email_ok(const char *v);
+int alert_webhook_ok(const char *v);
 void alert_user_init(alert_user_t *u, const char *id);
 int alert_user_set(alert_user_t *u, const char *key, const char *value);
 int alert_user_wants(const alert_user_t *u, const alert_note_t *n);
@@ -62,6 +64,7 @@ alert_msg_t *alert_render(const char *account, const alert_user_t *u,
 alert_msg_t *alert_msg_new(const char *id, const char *account, int channel,
     const char *to, const char *body);
 void alert_msg_free(alert_msg_t *m);
+void alert_msg_dest(const alert_msg_t *m, char *buf, size_t size);
 char *alert_msg_encode(const alert_msg_t *m);
 alert_msg_t *alert_msg_decode(const char *account, const char *id,
     const char *json);

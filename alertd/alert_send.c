@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "curl_ev.h"
 #include "alert_send.h"
 
 
@@ -26,20 +27,14 @@ struct alert_xfer_s {
 typedef struct {
     struct event_base      *base;
     const alert_conf_t     *conf;
-    CURLM                  *multi;
-    struct event           *timer;
+    curl_ev_t              *ev;
     alert_send_done_pt      done;
     alert_xfer_t           *xfers;
     int                     running;
 } alert_send_t;
 
 
-static int alert_send_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp);
-static int alert_send_timer(CURLM *multi, long timeout_ms, void *userp);
-static void alert_send_on_timer(evutil_socket_t fd, short what, void *arg);
-static void alert_send_on_socket(evutil_socket_t fd, short what, void *arg);
-static void alert_send_reap(void);
+static void alert_send_on_done(CURL *easy, CURLcode code, void *data);
 static void alert_send_release(alert_xfer_t *x);
 static size_t alert_send_read(char *buf, size_t size, size_t nitems,
     void *userp);
@@ -58,17 +53,9 @@ alert_send_init(struct event_base *base, alert_send_done_pt done)
     snd.base = base;
     snd.done = done;
 
-    snd.multi = curl_multi_init();
-    snd.timer = evtimer_new(base, alert_send_on_timer, NULL);
+    snd.ev = curl_ev_new(base, alert_send_on_done, NULL);
 
-    if (snd.multi == NULL || snd.timer == NULL) {
-        return -1;
-    }
-
-    curl_multi_setopt(snd.multi, CURLMOPT_SOCKETFUNCTION, alert_send_socket);
-    curl_multi_setopt(snd.multi, CURLMOPT_TIMERFUNCTION, alert_send_timer);
-
-    return 0;
+    return snd.ev != NULL ? 0 : -1;
 }
 
 
@@ -121,6 +108,7 @@ alert_send_start(alert_msg_t *m)
         snprintf(addr, sizeof(addr), "<%s>", c->smtp.from);
 
         curl_easy_setopt(e, CURLOPT_URL, c->smtp.url);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
         curl_easy_setopt(e, CURLOPT_MAIL_FROM, addr);
         curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->list);
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
@@ -169,7 +157,7 @@ alert_send_start(alert_msg_t *m)
         }
     }
 
-    if (curl_multi_add_handle(snd.multi, e) != CURLM_OK) {
+    if (curl_ev_add(snd.ev, e) != 0) {
         curl_slist_free_all(x->list);
         curl_easy_cleanup(e);
         free(x);
@@ -214,128 +202,51 @@ alert_send_discard(char *buf, size_t size, size_t nitems, void *userp)
 }
 
 
-static int
-alert_send_socket(CURL *easy, curl_socket_t s, int what, void *userp,
-    void *socketp)
-{
-    short          flags;
-    struct event  *ev;
-
-    ev = socketp;
-
-    if (what == CURL_POLL_REMOVE) {
-        if (ev != NULL) {
-            event_free(ev);
-            curl_multi_assign(snd.multi, s, NULL);
-        }
-
-        return 0;
-    }
-
-    flags = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0)
-            | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-
-    if (ev != NULL) {
-        event_del(ev);
-        event_assign(ev, snd.base, s, flags, alert_send_on_socket, NULL);
-
-    } else {
-        ev = event_new(snd.base, s, flags, alert_send_on_socket, NULL);
-        if (ev == NULL) {
-            return -1;
-        }
-
-        curl_multi_assign(snd.multi, s, ev);
-    }
-
-    event_add(ev, NULL);
-
-    return 0;
-}
-
-
-static int
-alert_send_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct timeval  tv;
-
-    if (timeout_ms < 0) {
-        evtimer_del(snd.timer);
-        return 0;
-    }
-
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
-    evtimer_add(snd.timer, &tv);
-
-    return 0;
-}
-
+/*
+ * A webhook's 4xx other than 408 and 429 will not change by asking again:
+ * a wrong URL or a refused token.  Everything else is worth a retry.
+ */
 
 static void
-alert_send_on_timer(evutil_socket_t fd, short what, void *arg)
+alert_send_on_done(CURL *easy, CURLcode code, void *data)
 {
-    int  running;
-
-    curl_multi_socket_action(snd.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    alert_send_reap();
-}
-
-
-static void
-alert_send_on_socket(evutil_socket_t fd, short what, void *arg)
-{
-    int  running, flags;
-
-    flags = ((what & EV_READ) ? CURL_CSELECT_IN : 0)
-            | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-
-    curl_multi_socket_action(snd.multi, fd, flags, &running);
-    alert_send_reap();
-}
-
-
-static void
-alert_send_reap(void)
-{
-    int            left;
-    long           code;
+    int            permanent;
+    long           status;
     char           err[CURL_ERROR_SIZE + 64];
-    CURLMsg       *cm;
     alert_msg_t   *m;
     alert_xfer_t  *x;
 
-    while ((cm = curl_multi_info_read(snd.multi, &left)) != NULL) {
-        if (cm->msg != CURLMSG_DONE) {
-            continue;
-        }
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &x);
+    m = x->msg;
 
-        curl_easy_getinfo(cm->easy_handle, CURLINFO_PRIVATE, (char **) &x);
-        m = x->msg;
+    status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 
-        code = 0;
-        curl_easy_getinfo(cm->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+    permanent = 0;
 
-        if (cm->data.result != CURLE_OK) {
-            snprintf(err, sizeof(err), "%s", x->err[0] ? x->err
-                     : curl_easy_strerror(cm->data.result));
+    if (code != CURLE_OK) {
+        snprintf(err, sizeof(err), "%s", x->err[0] ? x->err
+                 : curl_easy_strerror(code));
+        permanent = code == CURLE_UNSUPPORTED_PROTOCOL
+                    || code == CURLE_URL_MALFORMAT;
 
-        } else if (m->channel == ALERT_CH_WEBHOOK
-                   && (code < 200 || code > 299))
-        {
-            snprintf(err, sizeof(err), "HTTP status %ld", code);
+    } else if (m->channel == ALERT_CH_WEBHOOK
+               && (status < 200 || status > 299))
+    {
+        snprintf(err, sizeof(err), "HTTP status %ld", status);
+        permanent = status >= 400 && status <= 499 && status != 408
+                    && status != 429;
 
-        } else {
-            err[0] = '\0';
-        }
-
-        alert_send_release(x);
-
-        m->busy = 0;
-        snd.running--;
-
-        snd.done(m, err[0] ? err : NULL);
+    } else {
+        err[0] = '\0';
     }
+
+    alert_send_release(x);
+
+    m->busy = 0;
+    snd.running--;
+
+    snd.done(m, err[0] ? err : NULL, permanent);
 }
 
 
@@ -352,7 +263,7 @@ alert_send_release(alert_xfer_t *x)
         x->next->prev = x->prev;
     }
 
-    curl_multi_remove_handle(snd.multi, x->easy);
+    curl_ev_remove(snd.ev, x->easy);
     curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->list);
     free(x);
@@ -369,13 +280,7 @@ alert_send_fini(void)
         snd.running--;
     }
 
-    if (snd.multi != NULL) {
-        curl_multi_cleanup(snd.multi);
-    }
-
-    if (snd.timer != NULL) {
-        event_free(snd.timer);
-    }
+    curl_ev_free(snd.ev);
 
     memset(&snd, 0, sizeof(snd));
 }

@@ -10,8 +10,9 @@
 #include "alert_render.h"
 
 
-/* err is NULL when the message was accepted */
-typedef void (*alert_send_done_pt)(alert_msg_t *m, const char *err);
+/* err is NULL when the message was accepted; permanent: do not retry */
+typedef void (*alert_send_done_pt)(alert_msg_t *m, const char *err,
+    int permanent);
 
 
 int alert_send_init(struct event_base *base, alert_send_done_pt done);

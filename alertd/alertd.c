@@ -20,11 +20,20 @@
 
 static void alertd_usage(FILE *out);
 static void alertd_on_signal(evutil_socket_t sig, short what, void *arg);
+static void alertd_on_hup(evutil_socket_t sig, short what, void *arg);
+static void alertd_policy(const alert_conf_t *conf, alert_policy_t *policy);
 static void alertd_on_tick(evutil_socket_t fd, short what, void *arg);
 
 
 static struct event_base  *alertd_base;
 static struct event       *alertd_tick_ev;
+static const char         *alertd_file;
+static alert_conf_t       *alertd_conf;     /* the one started with */
+static alert_conf_t       *alertd_live;     /* the last one loaded */
+static alert_acct_t       *alertd_accts;
+static const int           alertd_levels[] = { LOG_ERR, LOG_WARN, LOG_INFO,
+                                               LOG_DEBUG };
+static int                 alertd_verbose;
 
 
 int
@@ -37,9 +46,7 @@ main(int argc, char **argv)
     alert_conf_t        *conf;
     struct timeval       tv;
     alert_policy_t       policy;
-    struct event        *sig_term, *sig_int;
-    static const int     levels[] = { LOG_ERR, LOG_WARN, LOG_INFO,
-                                      LOG_DEBUG };
+    struct event        *sig_term, *sig_int, *sig_hup;
     static struct option long_options[] = {
         { "config", required_argument, NULL, 'c' },
         { "test", no_argument, NULL, 't' },
@@ -69,6 +76,7 @@ main(int argc, char **argv)
 
         case 'v':
             log_level = LOG_DEBUG;
+            alertd_verbose = 1;
             break;
 
         case 'V':
@@ -106,9 +114,13 @@ main(int argc, char **argv)
         return 0;
     }
 
-    if (log_level != LOG_DEBUG) {
-        log_level = levels[conf->log_level];
+    if (!alertd_verbose) {
+        log_level = alertd_levels[conf->log_level];
     }
+
+    alertd_file = file;
+    alertd_conf = conf;
+    alertd_live = conf;
 
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned) getpid() ^ (unsigned) alert_now_ms());
@@ -124,9 +136,7 @@ main(int argc, char **argv)
         return 1;
     }
 
-    policy.cooldown = (int64_t) (conf->cooldown * 1000);
-    policy.hold = (int64_t) (conf->recovery_hold * 1000);
-    policy.window = (int64_t) (conf->storm_window * 1000);
+    alertd_policy(conf, &policy);
 
     accts = calloc(conf->naccounts, sizeof(alert_acct_t));
     if (accts == NULL) {
@@ -148,10 +158,14 @@ main(int argc, char **argv)
         return 1;
     }
 
+    alertd_accts = accts;
+
     sig_term = evsignal_new(alertd_base, SIGTERM, alertd_on_signal, NULL);
     sig_int = evsignal_new(alertd_base, SIGINT, alertd_on_signal, NULL);
+    sig_hup = evsignal_new(alertd_base, SIGHUP, alertd_on_hup, NULL);
     evsignal_add(sig_term, NULL);
     evsignal_add(sig_int, NULL);
+    evsignal_add(sig_hup, NULL);
 
     /* deadlines (cooldowns, holds, storm windows, retries) are looked at
      * on a steady tick rather than one timer each */
@@ -180,8 +194,14 @@ main(int argc, char **argv)
     event_free(alertd_tick_ev);
     event_free(sig_term);
     event_free(sig_int);
+    event_free(sig_hup);
     event_base_free(alertd_base);
     curl_global_cleanup();
+
+    if (alertd_live != conf) {
+        alert_conf_free(alertd_live);
+    }
+
     alert_conf_free(conf);
 
     return 0;
@@ -198,7 +218,8 @@ alertd_usage(FILE *out)
         "  -t, --test          check the configuration and exit\n"
         "  -v, --verbose       debug messages\n"
         "      --keys-markdown print the configuration keys as a table\n"
-        "signals: TERM and INT stop (the state is in Redis already)\n");
+        "signals: TERM and INT stop (the state is in Redis already);\n"
+        "         HUP reloads delivery settings, policy and log level\n");
 }
 
 
@@ -206,6 +227,79 @@ static void
 alertd_on_signal(evutil_socket_t sig, short what, void *arg)
 {
     event_base_loopbreak(alertd_base);
+}
+
+
+static void
+alertd_policy(const alert_conf_t *conf, alert_policy_t *policy)
+{
+    policy->cooldown = (int64_t) (conf->cooldown * 1000);
+    policy->hold = (int64_t) (conf->recovery_hold * 1000);
+    policy->window = (int64_t) (conf->storm_window * 1000);
+}
+
+
+/*
+ * A reload applies what needs no new session: the log level, the alert
+ * policy, SMTP, webhook and retry settings, the subject prefix and storm
+ * threshold.  Accounts, Redis, group, consumer, batch and tick are read at
+ * start only; a change of those is logged and waits for a restart.  The
+ * configuration alertd started with stays: the Redis reader points into
+ * it.
+ */
+
+static void
+alertd_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    int              i, same;
+    char             err[ALERT_CONF_ERRLEN];
+    alert_conf_t    *c, *o;
+    alert_policy_t   policy;
+
+    c = alert_conf_load(alertd_file, err);
+    if (c == NULL) {
+        log_error("reload failed, the running configuration stays: %s", err);
+        return;
+    }
+
+    o = alertd_conf;
+    same = c->naccounts == o->naccounts
+           && strcmp(c->group, o->group) == 0
+           && strcmp(c->consumer, o->consumer) == 0
+           && strcmp(c->redis.host, o->redis.host) == 0
+           && strcmp(c->redis.socket, o->redis.socket) == 0
+           && strcmp(c->redis.password, o->redis.password) == 0
+           && c->redis.port == o->redis.port && c->redis.db == o->redis.db
+           && c->batch == o->batch && c->tick == o->tick;
+
+    for (i = 0; same && i < c->naccounts; i++) {
+        same = strcmp(c->accounts[i], o->accounts[i]) == 0;
+    }
+
+    if (!same) {
+        log_warn("reload: accounts, redis, group, consumer, batch and tick "
+                 "take effect on restart only");
+    }
+
+    if (!alertd_verbose) {
+        log_level = alertd_levels[c->log_level];
+    }
+
+    alertd_policy(c, &policy);
+
+    for (i = 0; i < o->naccounts; i++) {
+        alertd_accts[i].policy = policy;
+    }
+
+    alert_outbox_reconfigure(c);
+
+    if (alertd_live != alertd_conf) {
+        alert_conf_free(alertd_live);
+    }
+
+    alertd_live = c;
+
+    log_info("configuration reloaded from %s", alertd_file);
 }
 
 

@@ -32,7 +32,6 @@ void check_http_fini(void);
 
 int check_tcp_init(struct event_base *base);
 void check_tcp_run(probe_t *p);
-void check_tcp_fini(void);
 
 
 #endif /* _CHECK_H_INCLUDED_ */

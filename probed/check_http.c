@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "check.h"
+#include "curl_ev.h"
 
 
 #define HTTP_BODY_MAX   (1024 * 1024)
@@ -24,36 +25,19 @@ typedef struct {
 } http_run_t;
 
 
-static int check_http_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp);
-static int check_http_timer(CURLM *multi, long timeout_ms, void *userp);
-static void check_http_on_socket(evutil_socket_t fd, short what, void *arg);
-static void check_http_on_timer(evutil_socket_t fd, short what, void *arg);
-static void check_http_collect(void);
+static void check_http_on_done(CURL *easy, CURLcode code, void *data);
 static void check_http_finish(http_run_t *run, CURLcode code);
 
 
-static struct event_base  *http_base;
-static CURLM              *http_multi;
-static struct event       *http_timer_ev;
+static curl_ev_t  *http_ev;
 
 
 int
 check_http_init(struct event_base *base)
 {
-    http_base = base;
+    http_ev = curl_ev_new(base, check_http_on_done, NULL);
 
-    http_multi = curl_multi_init();
-    if (http_multi == NULL) {
-        return -1;
-    }
-
-    http_timer_ev = evtimer_new(base, check_http_on_timer, NULL);
-
-    curl_multi_setopt(http_multi, CURLMOPT_SOCKETFUNCTION, check_http_socket);
-    curl_multi_setopt(http_multi, CURLMOPT_TIMERFUNCTION, check_http_timer);
-
-    return 0;
+    return http_ev != NULL ? 0 : -1;
 }
 
 
@@ -142,107 +126,21 @@ check_http_run(probe_t *p)
         }
     }
 
-    if (curl_multi_add_handle(http_multi, easy) != CURLM_OK) {
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+
+    if (curl_ev_add(http_ev, easy) != 0) {
         check_http_finish(run, CURLE_FAILED_INIT);
     }
 }
 
 
-static int
-check_http_socket(CURL *easy, curl_socket_t s, int what, void *userp,
-    void *socketp)
-{
-    short          kind;
-    struct event  *ev;
-
-    ev = socketp;
-
-    if (what == CURL_POLL_REMOVE) {
-        if (ev) {
-            event_free(ev);
-            curl_multi_assign(http_multi, s, NULL);
-        }
-        return 0;
-    }
-
-    kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0)
-                      | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-
-    if (ev) {
-        event_del(ev);
-        event_assign(ev, http_base, s, kind, check_http_on_socket, NULL);
-
-    } else {
-        ev = event_new(http_base, s, kind, check_http_on_socket, NULL);
-        if (ev == NULL) {
-            return -1;
-        }
-        curl_multi_assign(http_multi, s, ev);
-    }
-
-    event_add(ev, NULL);
-
-    return 0;
-}
-
-
-static int
-check_http_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct timeval  tv;
-
-    if (timeout_ms < 0) {
-        evtimer_del(http_timer_ev);
-        return 0;
-    }
-
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
-
-    evtimer_add(http_timer_ev, &tv);
-
-    return 0;
-}
-
-
 static void
-check_http_on_socket(evutil_socket_t fd, short what, void *arg)
+check_http_on_done(CURL *easy, CURLcode code, void *data)
 {
-    int  running, flags;
-
-    flags = ((what & EV_READ) ? CURL_CSELECT_IN : 0)
-            | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-
-    curl_multi_socket_action(http_multi, fd, flags, &running);
-    check_http_collect();
-}
-
-
-static void
-check_http_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    int  running;
-
-    curl_multi_socket_action(http_multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_http_collect();
-}
-
-
-static void
-check_http_collect(void)
-{
-    int          left;
-    CURLMsg     *msg;
     http_run_t  *run;
 
-    while ((msg = curl_multi_info_read(http_multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE) {
-            continue;
-        }
-
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &run);
-        check_http_finish(run, msg->data.result);
-    }
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &run);
+    check_http_finish(run, code);
 }
 
 
@@ -418,7 +316,7 @@ check_http_finish(http_run_t *run, CURLcode code)
                   run->errbuf[0] ? run->errbuf : curl_easy_strerror(code));
     }
 
-    curl_multi_remove_handle(http_multi, run->easy);
+    curl_ev_remove(http_ev, run->easy);
     curl_easy_cleanup(run->easy);
     free(run->body);
     free(run);
@@ -430,13 +328,6 @@ check_http_finish(http_run_t *run, CURLcode code)
 void
 check_http_fini(void)
 {
-    if (http_multi) {
-        curl_multi_cleanup(http_multi);
-        http_multi = NULL;
-    }
-
-    if (http_timer_ev) {
-        event_free(http_timer_ev);
-        http_timer_ev = NULL;
-    }
+    curl_ev_free(http_ev);
+    http_ev = NULL;
 }

@@ -23,6 +23,9 @@
 #define ICMP_QUARANTINE     (30 * 1000000LL)    /* us an ident rests */
 #define ICMP_ADD_TRIES      64
 #define ICMP_FD_SPARE       32
+#define ICMP_SOLO_MAX       64          /* addresses pinged alone */
+#define ICMP_PROBE_TIMEOUT  0.001       /* s: a send test, not a ping */
+#define ICMP_LOG_EVERY      (60 * 1000000LL)
 
 
 /* one distinct address in a batch; checks of the same address share it */
@@ -34,6 +37,7 @@ typedef struct {
     double              jsum;
     int                 jn;
     int                 ident;
+    double              lat;            /* this round, < 0: no reply */
     const char         *er;
 } icmp_host_t;
 
@@ -61,6 +65,13 @@ struct icmp_batch_s {
 static void *check_icmp_worker(void *arg);
 static void check_icmp_ping(icmp_batch_t *b);
 static void check_icmp_flush(void);
+static void check_icmp_queue(icmp_batch_t *b);
+static int check_icmp_solo(const char *addr, int set);
+static int check_icmp_stopping(void);
+static const char *check_icmp_add(pingobj_t *obj, icmp_host_t *h,
+    int64_t now);
+static void check_icmp_send_failed(icmp_batch_t *b, pingobj_t *obj,
+    int64_t now);
 static void check_icmp_on_flush(evutil_socket_t fd, short what, void *arg);
 static void check_icmp_on_done(evutil_socket_t fd, short what, void *arg);
 static void check_icmp_finish(icmp_batch_t *b);
@@ -85,9 +96,14 @@ static icmp_batch_t       *icmp_jobs;
 static icmp_batch_t      **icmp_jobs_tail = &icmp_jobs;
 static icmp_batch_t       *icmp_done;
 static icmp_batch_t      **icmp_done_tail = &icmp_done;
-static int                 icmp_stop;
+static int                 icmp_stop;       /* also read atomically */
 static unsigned char       icmp_ident_used[ICMP_IDENTS];
 static int64_t             icmp_ident_rest[ICMP_IDENTS];
+static char                icmp_solo[ICMP_SOLO_MAX][ICMP_ADDRLEN];
+static int                 icmp_nsolo;
+static int                 icmp_solo_next;
+static int64_t             icmp_log_next;
+static int                 icmp_log_quiet;
 
 
 int
@@ -198,6 +214,26 @@ check_icmp_run(probe_t *p)
         return;
     }
 
+    if (check_icmp_solo(p->dev->cd->address, 0)) {
+        /* its sends failed before: alone it cannot spoil other results */
+        b = check_icmp_batch_new(1, p->cc->count, p->cc->timeout);
+        if (b == NULL) {
+            result_init(&r, KIND_ICMP);
+            r.er = "internal";
+            probe_done(p, &r);
+            return;
+        }
+
+        snprintf(b->hosts[0].addr, ICMP_ADDRLEN, "%s", p->dev->cd->address);
+        b->nhosts = 1;
+        b->items[0].probe = p;
+        b->items[0].host = 0;
+        b->n = 1;
+
+        check_icmp_queue(b);
+        return;
+    }
+
     b = icmp_fill;
 
     if (b != NULL
@@ -254,15 +290,71 @@ check_icmp_flush(void)
     icmp_fill = NULL;
     evtimer_del(icmp_flush_ev);
 
-    if (b == NULL) {
-        return;
+    if (b != NULL) {
+        check_icmp_queue(b);
     }
+}
 
+
+static void
+check_icmp_queue(icmp_batch_t *b)
+{
     pthread_mutex_lock(&icmp_lock);
     *icmp_jobs_tail = b;
     icmp_jobs_tail = &b->next;
     pthread_cond_signal(&icmp_cond);
     pthread_mutex_unlock(&icmp_lock);
+}
+
+
+/*
+ * Addresses whose sends failed (a broadcast address, a firewall REJECT)
+ * are remembered so they are pinged alone from then on.  set: 1 remembers
+ * addr, -1 forgets it, 0 asks.
+ */
+
+static int
+check_icmp_solo(const char *addr, int set)
+{
+    int  i, found;
+
+    found = 0;
+
+    pthread_mutex_lock(&icmp_lock);
+
+    for (i = 0; i < icmp_nsolo; i++) {
+        if (strcasecmp(icmp_solo[i], addr) == 0) {
+            found = 1;
+            break;
+        }
+    }
+
+    if (set > 0 && !found) {
+        /* full: the oldest entry makes room */
+        i = icmp_solo_next;
+        icmp_solo_next = (icmp_solo_next + 1) % ICMP_SOLO_MAX;
+        if (icmp_nsolo < ICMP_SOLO_MAX) {
+            icmp_nsolo++;
+        }
+
+        snprintf(icmp_solo[i], ICMP_ADDRLEN, "%s", addr);
+
+    } else if (set < 0 && found) {
+        icmp_nsolo--;
+        memcpy(icmp_solo[i], icmp_solo[icmp_nsolo], ICMP_ADDRLEN);
+        icmp_solo_next = icmp_nsolo % ICMP_SOLO_MAX;
+    }
+
+    pthread_mutex_unlock(&icmp_lock);
+
+    return found;
+}
+
+
+static int
+check_icmp_stopping(void)
+{
+    return __atomic_load_n(&icmp_stop, __ATOMIC_RELAXED);
 }
 
 
@@ -340,6 +432,16 @@ check_icmp_ident_take(int ident, int64_t now)
 
 
 static void
+check_icmp_ident_put(int ident, int64_t now)
+{
+    pthread_mutex_lock(&icmp_lock);
+    icmp_ident_used[ident] = 0;
+    icmp_ident_rest[ident] = now + ICMP_QUARANTINE;
+    pthread_mutex_unlock(&icmp_lock);
+}
+
+
+static void
 check_icmp_ident_release(icmp_batch_t *b, int64_t now)
 {
     int  i, id;
@@ -367,8 +469,9 @@ check_icmp_find(pingobj_t *obj, const char *addr)
 
     for (it = ping_iterator_get(obj); it; it = ping_iterator_next(it)) {
         len = sizeof(name);
+        /* liboping compares host names without case, so do we */
         if (ping_iterator_get_info(it, PING_INFO_USERNAME, name, &len) == 0
-            && strcmp(name, addr) == 0)
+            && strcasecmp(name, addr) == 0)
         {
             return it;
         }
@@ -378,13 +481,56 @@ check_icmp_find(pingobj_t *obj, const char *addr)
 }
 
 
+/*
+ * Adds h to obj with an ident no other batch uses; returns NULL or the
+ * reason the host cannot be pinged.
+ */
+
+static const char *
+check_icmp_add(pingobj_t *obj, icmp_host_t *h, int64_t now)
+{
+    int              try;
+    size_t           len;
+    uint16_t         ident;
+    pingobj_iter_t  *it;
+
+    for (try = 0; try < ICMP_ADD_TRIES; try++) {
+        errno = 0;
+
+        if (ping_host_add(obj, h->addr) != 0) {
+            log_debug("icmp: %s: %s", h->addr, ping_get_error(obj));
+            return (errno == EPERM || errno == EACCES) ? "no_cap" : "dns";
+        }
+
+        it = check_icmp_find(obj, h->addr);
+        len = sizeof(ident);
+
+        if (it == NULL
+            || ping_iterator_get_info(it, PING_INFO_IDENT, &ident, &len) != 0)
+        {
+            return "internal";
+        }
+
+        if (check_icmp_ident_take(ident, now)) {
+            h->ident = ident;
+            ping_iterator_set_context(it, h);
+            return NULL;
+        }
+
+        /* a clash: a new host object draws a new random ident */
+        ping_host_remove(obj, h->addr);
+    }
+
+    return "internal";
+}
+
+
 static void
 check_icmp_ping(icmp_batch_t *b)
 {
-    int              i, k, fd, try, rc;
+    int              i, k, fd, rc;
     double           lat, timeout;
     size_t           len;
-    uint16_t         ident;
     int64_t          now;
     pingobj_t       *obj;
     icmp_host_t     *h;
@@ -394,8 +540,8 @@ check_icmp_ping(icmp_batch_t *b)
         b->hosts[i].ident = -1;
     }
 
-    /* each host gets its own raw socket, and liboping select()s on them:
-     * every descriptor must stay below FD_SETSIZE */
+    /* liboping select()s on its raw sockets: every descriptor must stay
+     * below FD_SETSIZE */
     fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd != -1) {
         close(fd);
@@ -418,52 +564,27 @@ check_icmp_ping(icmp_batch_t *b)
     now = probed_mono_us();
 
     for (i = 0; i < b->nhosts; i++) {
-        h = &b->hosts[i];
-
-        for (try = 0; try < ICMP_ADD_TRIES; try++) {
-            errno = 0;
-
-            if (ping_host_add(obj, h->addr) != 0) {
-                h->er = (errno == EPERM || errno == EACCES) ? "no_cap"
-                                                            : "dns";
-                log_debug("icmp: %s: %s", h->addr, ping_get_error(obj));
-                break;
-            }
-
-            it = check_icmp_find(obj, h->addr);
-            len = sizeof(ident);
-
-            if (it == NULL
-                || ping_iterator_get_info(it, PING_INFO_IDENT, &ident, &len)
-                   != 0)
-            {
-                h->er = "internal";
-                break;
-            }
-
-            if (check_icmp_ident_take(ident, now)) {
-                h->ident = ident;
-                ping_iterator_set_context(it, h);
-                break;
-            }
-
-            /* a clash: a new host object draws a new random ident */
-            ping_host_remove(obj, h->addr);
-        }
-
-        if (h->ident < 0 && h->er == NULL) {
-            h->er = "internal";
-        }
+        b->hosts[i].er = check_icmp_add(obj, &b->hosts[i], now);
     }
 
     for (k = 0; k < b->count; k++) {
-        rc = ping_send(obj);
-
-        if (rc < 0) {
-            log_error("icmp: ping_send: %s", ping_get_error(obj));
-            b->er = "icmp_error";
+        if (check_icmp_stopping()) {
+            /* shutdown waits for one round at most, not for count */
+            b->er = "internal";
             break;
         }
+
+        for (i = 0; i < b->nhosts; i++) {
+            b->hosts[i].lat = -1;
+        }
+
+        /*
+         * liboping sends to every host and receives even when a send
+         * failed, but then returns -1 without saying which host failed
+         * (and perror()s "ping_sendto: ..." to stderr itself): the
+         * replies read are good, the failed host is found below.
+         */
+        rc = ping_send(obj);
 
         for (it = ping_iterator_get(obj); it; it = ping_iterator_next(it)) {
             h = ping_iterator_get_context(it);
@@ -482,15 +603,127 @@ check_icmp_ping(icmp_batch_t *b)
                 h->jn++;
             }
 
+            h->lat = lat;
             h->prev = lat;
             h->sum += lat;
             h->received++;
         }
+
+        if (rc < 0) {
+            check_icmp_send_failed(b, obj, now);
+        }
+    }
+
+    if (b->nhosts == 1 && b->hosts[0].er == NULL && b->er == NULL) {
+        /* a solo address that works again may share batches again */
+        check_icmp_solo(b->hosts[0].addr, -1);
     }
 
     ping_destroy(obj);
 
     check_icmp_ident_release(b, probed_mono_us());
+}
+
+
+/*
+ * A send of this round failed.  Each host that got no reply is tried
+ * alone with a tiny timeout (a send test: its own ping object and ident);
+ * the one whose send fails again is reported "icmp_error", leaves this
+ * batch and is pinged alone from now on.  A batch of one needs no test.
+ */
+
+static void
+check_icmp_send_failed(icmp_batch_t *b, pingobj_t *obj, int64_t now)
+{
+    int           i, n, failed, say, suppressed;
+    char          why[128];
+    double        timeout;
+    int64_t       t;
+    pingobj_t    *solo;
+    icmp_host_t  *h;
+    icmp_host_t   probe;
+
+    n = 0;
+
+    for (i = 0; i < b->nhosts; i++) {
+        h = &b->hosts[i];
+        if (h->er == NULL && h->ident >= 0 && h->lat < 0) {
+            n++;
+        }
+    }
+
+    for (i = 0; i < b->nhosts; i++) {
+        h = &b->hosts[i];
+
+        if (h->er != NULL || h->ident < 0 || h->lat >= 0) {
+            continue;
+        }
+
+        snprintf(why, sizeof(why), "%s", ping_get_error(obj));
+        failed = (n == 1);
+
+        if (!failed) {
+            solo = ping_construct();
+            if (solo == NULL) {
+                continue;
+            }
+
+            timeout = ICMP_PROBE_TIMEOUT;
+            ping_setopt(solo, PING_OPT_TIMEOUT, &timeout);
+
+            memset(&probe, 0, sizeof(probe));
+            probe.ident = -1;
+            memcpy(probe.addr, h->addr, ICMP_ADDRLEN);
+
+            if (check_icmp_add(solo, &probe, now) == NULL
+                && ping_send(solo) < 0)
+            {
+                failed = 1;
+                snprintf(why, sizeof(why), "%s", ping_get_error(solo));
+            }
+
+            ping_destroy(solo);
+
+            if (probe.ident >= 0) {
+                check_icmp_ident_put(probe.ident, probed_mono_us());
+            }
+        }
+
+        if (!failed) {
+            continue;
+        }
+
+        h->er = "icmp_error";
+        ping_host_remove(obj, h->addr);
+
+        if (check_icmp_solo(h->addr, 1)) {
+            continue;
+        }
+
+        /* one line a minute at most: a bad address list must not flood */
+        t = probed_mono_us();
+
+        pthread_mutex_lock(&icmp_lock);
+
+        say = (t >= icmp_log_next);
+        suppressed = icmp_log_quiet;
+
+        if (say) {
+            icmp_log_next = t + ICMP_LOG_EVERY;
+            icmp_log_quiet = 0;
+        } else {
+            icmp_log_quiet++;
+        }
+
+        pthread_mutex_unlock(&icmp_lock);
+
+        if (say) {
+            log_warn("icmp: %s: sending failed (%s); it is pinged alone "
+                     "from now on, its result is \"icmp_error\" "
+                     "(%d more such lines suppressed)", h->addr, why,
+                     suppressed);
+        }
+    }
 }
 
 
@@ -585,7 +818,7 @@ check_icmp_fini(void)
     icmp_batch_t  *b, *next;
 
     pthread_mutex_lock(&icmp_lock);
-    icmp_stop = 1;
+    __atomic_store_n(&icmp_stop, 1, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&icmp_cond);
     pthread_mutex_unlock(&icmp_lock);
 

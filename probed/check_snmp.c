@@ -45,6 +45,9 @@ typedef struct {
     unsigned            has_uptime:1;
     unsigned            mapped:1;
     int                 ifindex[SNMP_MAXIF];
+    int                 nreq_oids;      /* extra OIDs in the GET sent */
+    int                 nreq_if;        /* interface varbinds after them */
+    int                 req_if[SNMP_MAXIF]; /* their interface numbers */
     oid                 walk[MAX_OID_LEN];
     size_t              walk_len;
     result_t            result;
@@ -99,6 +102,7 @@ check_snmp_init(struct event_base *base)
 void
 check_snmp_run(probe_t *p)
 {
+    result_t                 r;
     snmp_ctx_t              *c;
     struct evutil_addrinfo   hints;
 
@@ -107,8 +111,6 @@ check_snmp_run(probe_t *p)
     if (c == NULL) {
         c = calloc(1, sizeof(snmp_ctx_t));
         if (c == NULL) {
-            result_t  r;
-
             result_init(&r, KIND_SNMP);
             r.er = "internal";
             probe_done(p, &r);
@@ -303,7 +305,7 @@ check_snmp_open(snmp_ctx_t *c)
 static void
 check_snmp_send(snmp_ctx_t *c)
 {
-    int             i;
+    int             i, err;
     oid             o[MAX_OID_LEN];
     size_t          olen;
     conf_check_t   *cc;
@@ -327,13 +329,19 @@ check_snmp_send(snmp_ctx_t *c)
         break;
 
     default:
+        /* the answer is read by position: uptime, the extra OIDs, then
+         * the interfaces, as recorded here */
         pdu = snmp_pdu_create(SNMP_MSG_GET);
         snmp_add_null_var(pdu, snmp_sysuptime, OID_LENGTH(snmp_sysuptime));
+
+        c->nreq_oids = 0;
+        c->nreq_if = 0;
 
         for (i = 0; i < cc->noids; i++) {
             olen = MAX_OID_LEN;
             if (read_objid(cc->oids[i], o, &olen)) {
                 snmp_add_null_var(pdu, o, olen);
+                c->nreq_oids++;
             }
         }
 
@@ -342,6 +350,7 @@ check_snmp_send(snmp_ctx_t *c)
                 memcpy(o, snmp_ifoper, sizeof(snmp_ifoper));
                 o[OID_LENGTH(snmp_ifoper)] = c->ifindex[i];
                 snmp_add_null_var(pdu, o, OID_LENGTH(snmp_ifoper) + 1);
+                c->req_if[c->nreq_if++] = i;
             }
         }
 
@@ -354,7 +363,7 @@ check_snmp_send(snmp_ctx_t *c)
     }
 
     if (snmp_sess_async_send(c->sess, pdu, check_snmp_cb, c) == 0) {
-        int  err = snmp_sess_session(c->sess)->s_snmp_errno;
+        err = snmp_sess_session(c->sess)->s_snmp_errno;
 
         snmp_free_pdu(pdu);
 
@@ -527,12 +536,37 @@ check_snmp_value(netsnmp_variable_list *vb, char *buf, size_t size)
 }
 
 
+/* appends to one of the JSON objects being built; n may pass size */
+
+static void
+check_snmp_put(char *buf, size_t size, size_t *n, int *count,
+    const char *name, netsnmp_variable_list *vb, long ival)
+{
+    size_t  m;
+
+    m = *n;
+
+    m += snprintf(buf + m, m < size ? size - m : 0, "%s", *count ? "," : "");
+    m += json_put_string(buf + m, m < size ? size - m : 0, name);
+    m += snprintf(buf + m, m < size ? size - m : 0, ":");
+
+    if (vb != NULL) {
+        m += check_snmp_value(vb, buf + m, m < size ? size - m : 0);
+    } else {
+        m += snprintf(buf + m, m < size ? size - m : 0, "%ld", ival);
+    }
+
+    *n = m;
+    (*count)++;
+}
+
+
 static void
 check_snmp_evaluate(snmp_ctx_t *c, netsnmp_pdu *pdu)
 {
-    int                     i, nx, nif, missing, ifdown;
-    char                   *x, name[160];
-    size_t                  n, size;
+    int                     pos, nx, nif, missing, ifdown;
+    char                    name[160], xo[RESULT_EXTRA], xi[RESULT_EXTRA];
+    size_t                  no, ni, n, size;
     uint32_t                up;
     result_t               *r;
     conf_check_t           *cc;
@@ -561,15 +595,21 @@ check_snmp_evaluate(snmp_ctx_t *c, netsnmp_pdu *pdu)
     c->uptime = up;
     c->has_uptime = 1;
 
-    x = r->extra;
-    size = sizeof(r->extra);
-    n = 0;
-    missing = 0;
-    ifdown = 0;
+    /*
+     * "o" and "if" are built apart and joined at the end; a varbind is an
+     * interface by its position in the request, never by its OID (an
+     * extra OID may well be an ifOperStatus one).
+     */
+    size = sizeof(xo);
+    no = 0;
+    ni = 0;
     nx = 0;
     nif = 0;
+    missing = 0;
+    ifdown = 0;
+    pos = 0;
 
-    for (vb = vb->next_variable; vb; vb = vb->next_variable) {
+    for (vb = vb->next_variable; vb; vb = vb->next_variable, pos++) {
         if (vb->type == SNMP_NOSUCHOBJECT || vb->type == SNMP_NOSUCHINSTANCE
             || vb->type == SNMP_ENDOFMIBVIEW)
         {
@@ -577,64 +617,56 @@ check_snmp_evaluate(snmp_ctx_t *c, netsnmp_pdu *pdu)
             continue;
         }
 
-        if (vb->name_length == OID_LENGTH(snmp_ifoper) + 1
-            && snmp_oid_compare(vb->name, OID_LENGTH(snmp_ifoper),
-                                snmp_ifoper, OID_LENGTH(snmp_ifoper)) == 0)
-        {
-            for (i = 0; i < cc->ninterfaces && i < SNMP_MAXIF; i++) {
-                if ((oid) c->ifindex[i]
-                    == vb->name[OID_LENGTH(snmp_ifoper)])
-                {
-                    break;
-                }
-            }
-
-            if (i == cc->ninterfaces || i == SNMP_MAXIF) {
-                continue;
-            }
-
-            if (nif++ == 0) {
-                n += snprintf(x + n, n < size ? size - n : 0, "%s\"if\":{",
-                              n ? "}," : "");
-            } else {
-                n += snprintf(x + n, n < size ? size - n : 0, ",");
-            }
-
-            n += json_put_string(x + n, n < size ? size - n : 0,
-                                 cc->interfaces[i]);
-            n += snprintf(x + n, n < size ? size - n : 0, ":%ld",
-                          *vb->val.integer);
-
-            if (*vb->val.integer != 1) {
-                ifdown = 1;
-            }
-
+        if (pos < c->nreq_oids) {
+            check_snmp_oid(name, sizeof(name), vb->name, vb->name_length);
+            check_snmp_put(xo, size, &no, &nx, name, vb, 0);
             continue;
         }
 
-        if (nx++ == 0) {
-            n += snprintf(x + n, n < size ? size - n : 0, "\"o\":{");
-        } else {
-            n += snprintf(x + n, n < size ? size - n : 0, ",");
+        if (pos - c->nreq_oids >= c->nreq_if) {
+            /* more varbinds than asked for: not ours to report */
+            continue;
         }
 
-        check_snmp_oid(name, sizeof(name), vb->name, vb->name_length);
-        n += json_put_string(x + n, n < size ? size - n : 0, name);
-        n += snprintf(x + n, n < size ? size - n : 0, ":");
-        n += check_snmp_value(vb, x + n, n < size ? size - n : 0);
+        if (vb->type != ASN_INTEGER) {
+            missing = 1;
+            continue;
+        }
+
+        check_snmp_put(xi, size, &ni, &nif,
+                       cc->interfaces[c->req_if[pos - c->nreq_oids]], NULL,
+                       *vb->val.integer);
+
+        if (*vb->val.integer != 1) {
+            ifdown = 1;
+        }
     }
 
-    if (nx || nif) {
-        n += snprintf(x + n, n < size ? size - n : 0, "}");
+    if (pos < c->nreq_oids + c->nreq_if) {
+        missing = 1;
+    }
+
+    n = 0;
+    size = sizeof(r->extra);
+    r->extra[0] = '\0';
+
+    if (nx && no < sizeof(xo)) {
+        n += snprintf(r->extra + n, n < size ? size - n : 0, "\"o\":{%s}",
+                      xo);
+    }
+
+    if (nif && ni < sizeof(xi)) {
+        n += snprintf(r->extra + n, n < size ? size - n : 0,
+                      "%s\"if\":{%s}", n ? "," : "", xi);
     }
 
     if (n >= size) {
         /* too much to report: keep the state, drop the values */
-        x[0] = '\0';
+        r->extra[0] = '\0';
     }
 
-    for (i = 0; i < cc->ninterfaces && i < SNMP_MAXIF; i++) {
-        if (c->ifindex[i] <= 0) {
+    for (pos = 0; pos < cc->ninterfaces && pos < SNMP_MAXIF; pos++) {
+        if (c->ifindex[pos] <= 0) {
             missing = 1;
         }
     }
@@ -701,6 +733,7 @@ check_snmp_cb(int op, netsnmp_session *s, int reqid, netsnmp_pdu *pdu,
     void *magic)
 {
     int          tw;
+    char         name[160];
     snmp_ctx_t  *c;
 
     c = magic;
@@ -739,8 +772,6 @@ check_snmp_cb(int op, netsnmp_session *s, int reqid, netsnmp_pdu *pdu,
 
     if (pdu->command == SNMP_MSG_REPORT) {
         if (log_level >= LOG_DEBUG && pdu->variables) {
-            char  name[160];
-
             check_snmp_oid(name, sizeof(name), pdu->variables->name,
                            pdu->variables->name_length);
             log_debug("%s/%s: snmp report %s", c->probe->dev->acct->id,
@@ -829,10 +860,12 @@ check_snmp_on_done(evutil_socket_t fd, short what, void *arg)
 
     if (c->result.er != NULL && c->sess != NULL
         && (strcmp(c->result.er, "snmp_timeout") == 0
-            || strcmp(c->result.er, "snmp_auth") == 0)
-        && c->probe->cc->snmp_version == SNMP_V3)
+            || (strcmp(c->result.er, "snmp_auth") == 0
+                && c->probe->cc->snmp_version == SNMP_V3)))
     {
-        /* the engine may have changed (agent restarted): rediscover */
+        /* the next run opens a new session: a host name is resolved
+         * again (the device may have moved) and a v3 engine is
+         * rediscovered (the agent may have restarted) */
         check_snmp_close(c);
     }
 

@@ -23,8 +23,7 @@ typedef struct {
     int64_t                              t0;
     struct event                        *ev;
     struct event                        *timer;
-    struct evdns_getaddrinfo_request    *dns;
-    unsigned                             resolving:1;
+    struct evdns_getaddrinfo_request    *dns;      /* a pending lookup */
 } tcp_run_t;
 
 
@@ -50,15 +49,15 @@ check_tcp_init(struct event_base *base)
 void
 check_tcp_run(probe_t *p)
 {
-    char                     port[8];
-    tcp_run_t               *run;
-    struct timeval           tv;
-    struct evutil_addrinfo   hints;
+    char                               port[8];
+    result_t                           r;
+    tcp_run_t                         *run;
+    struct timeval                     tv;
+    struct evutil_addrinfo             hints;
+    struct evdns_getaddrinfo_request  *req;
 
     run = calloc(1, sizeof(tcp_run_t));
     if (run == NULL) {
-        result_t  r;
-
         result_init(&r, p->kind);
         r.er = "internal";
         probe_done(p, &r);
@@ -81,29 +80,31 @@ check_tcp_run(probe_t *p)
 
     snprintf(port, sizeof(port), "%d", p->cc->port);
 
-    /* a numeric address answers at once, inside this call */
-    run->resolving = 1;
-    run->dns = evdns_getaddrinfo(probe_dns, p->dev->cd->address, port,
-                                 &hints, check_tcp_resolved, run);
+    /*
+     * A numeric address (or an immediate failure) runs the callback
+     * inside this call, and the callback may already have finished and
+     * freed the run: NULL says exactly that, so run is touched only when
+     * the lookup is really pending.
+     */
+    req = evdns_getaddrinfo(probe_dns, p->dev->cd->address, port, &hints,
+                            check_tcp_resolved, run);
+    if (req != NULL) {
+        run->dns = req;
+    }
 }
 
 
 static void
 check_tcp_resolved(int err, struct evutil_addrinfo *ai, void *arg)
 {
-    int         rc;
+    int         rc, err_connect;
     tcp_run_t  *run;
 
     run = arg;
-    run->resolving = 0;
     run->dns = NULL;
 
-    if (err == EVUTIL_EAI_CANCEL) {
-        /* the timeout cancelled us and finishes the run */
-        return;
-    }
-
     if (err != 0 || ai == NULL) {
+        /* EVUTIL_EAI_CANCEL too: the timeout cancelled the lookup */
         check_tcp_finish(run, ST_DOWN, "dns");
         return;
     }
@@ -118,17 +119,18 @@ check_tcp_resolved(int err, struct evutil_addrinfo *ai, void *arg)
     }
 
     rc = connect(run->fd, ai->ai_addr, ai->ai_addrlen);
+    err_connect = (rc == 0) ? 0 : errno;
     evutil_freeaddrinfo(ai);
 
-    if (rc == 0 || errno == EINPROGRESS) {
+    if (rc == 0 || err_connect == EINPROGRESS) {
         run->ev = event_new(tcp_base, run->fd, EV_WRITE, check_tcp_event,
                             run);
         event_add(run->ev, NULL);
         return;
     }
 
-    check_tcp_finish(run, ST_DOWN, errno == ECONNREFUSED ? "refused"
-                                                         : "unreachable");
+    check_tcp_finish(run, ST_DOWN, err_connect == ECONNREFUSED
+                                   ? "refused" : "unreachable");
 }
 
 
@@ -165,10 +167,10 @@ check_tcp_timeout(evutil_socket_t fd, short what, void *arg)
 
     run = arg;
 
-    if (run->resolving && run->dns != NULL) {
+    if (run->dns != NULL) {
+        /* the callback runs with EVUTIL_EAI_CANCEL (now or from the loop)
+         * and finishes the run with "dns": run is not touched here after */
         evdns_getaddrinfo_cancel(run->dns);
-        run->dns = NULL;
-        check_tcp_finish(run, ST_DOWN, "dns");
         return;
     }
 
@@ -204,11 +206,4 @@ check_tcp_finish(tcp_run_t *run, int st, const char *er)
     free(run);
 
     probe_done(p, &r);
-}
-
-
-void
-check_tcp_fini(void)
-{
-    /* runs in progress are abandoned with the loop */
 }

@@ -5,12 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <jansson.h>
+#include <event2/util.h>
 
 #include "conf.h"
 
 
 #define CONF_MAXDEPTH   8
+#define CONF_MAXADDR    253     /* the longest DNS name */
+#define CONF_MAXIF      32      /* interfaces per SNMP check */
 
 
 typedef enum {
@@ -88,6 +93,7 @@ static int conf_sub_devices(conf_ctx_t *ctx, json_t *v, void *base);
 static int conf_sub_checks(conf_ctx_t *ctx, json_t *v, void *base);
 static int conf_check_finish(conf_ctx_t *ctx, conf_check_t *cc,
     conf_device_t *dev);
+static int conf_finish(conf_ctx_t *ctx);
 
 
 const char  *probe_kind_names[KIND_N] = { "icmp", "snmp", "http", "tcp" };
@@ -125,7 +131,8 @@ static const conf_key_t  conf_root_keys[] = {
       "seconds a due ICMP check may wait to share a batch" },
     { "region_check", CT_STRS, 0, 0, 0, "", OFF(conf_t, region_check),
       OFF(conf_t, nregion_check), NULL, NULL, 0,
-      "numeric host:port targets; the heartbeat's \"ok\" says one answers" },
+      "numeric host:port targets (`192.0.2.1:443`, `[2001:db8::1]:443`); "
+      "the heartbeat's \"ok\" says one answers" },
     { "redis", CT_SUB, 0, 0, 0, "", OFF(conf_t, redis), 0, NULL,
       conf_sub_redis, 0, "Redis connection (table below)" },
     { "defaults", CT_SUB, 0, 0, 0, "", OFF(conf_t, defaults), 0, NULL,
@@ -138,7 +145,8 @@ static const conf_key_t  conf_root_keys[] = {
 
 static const conf_key_t  conf_redis_keys[] = {
     { "host", CT_STR, 0, 0, 0, "127.0.0.1", OFF(conf_redis_t, host), 0,
-      NULL, NULL, 0, "Redis host" },
+      NULL, NULL, 0, "Redis IPv4 or IPv6 address (not a name: connecting "
+      "must not block on a lookup)" },
     { "port", CT_INT, 0, 1, 65535, "6379", OFF(conf_redis_t, port), 0,
       NULL, NULL, 0, "Redis port" },
     { "socket", CT_STR, 0, 0, 0, "", OFF(conf_redis_t, socket), 0, NULL,
@@ -175,7 +183,8 @@ static const conf_key_t  conf_device_keys[] = {
     { "name", CT_STR, 0, 0, 0, "", OFF(conf_device_t, name), 0, NULL, NULL,
       0, "display name (default: the id)" },
     { "address", CT_STR, 0, 0, 0, NULL, OFF(conf_device_t, address), 0,
-      NULL, NULL, CF_REQUIRED, "IP address or host name" },
+      NULL, NULL, CF_REQUIRED, "IP address or host name (at most 253 "
+      "characters)" },
     { "regions", CT_STRS, 0, 0, 0, "", OFF(conf_device_t, regions),
       OFF(conf_device_t, nregions), NULL, NULL, 0,
       "regions that check it (empty: every region)" },
@@ -258,7 +267,8 @@ static const conf_key_t  conf_check_keys[] = {
       "extra numeric OIDs to GET (values in \"o\")" },
     { "interfaces", CT_STRS, SNMP, 0, 0, "", OFF(conf_check_t, interfaces),
       OFF(conf_check_t, ninterfaces), NULL, NULL, 0,
-      "interface names (ifDescr) whose ifOperStatus must be up" },
+      "interface names (ifDescr, at most 32) whose ifOperStatus must be "
+      "up" },
     { NULL, 0, 0, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL }
 };
 
@@ -360,6 +370,10 @@ conf_parse(const char *text, const char *file, const char *region, char *err)
 
     if (conf->region == NULL || conf->region[0] == '\0') {
         conf_error(&ctx, "\"region\" is missing (set it or use --region)");
+        goto failed;
+    }
+
+    if (conf_finish(&ctx) != 0) {
         goto failed;
     }
 
@@ -763,7 +777,7 @@ static int
 conf_set_value(conf_ctx_t *ctx, json_t *v, const conf_key_t *k, void *base)
 {
     int          i, n, *ints;
-    char        *p, **strs;
+    char        *p, **strs, list[128];
     double       d;
     json_t      *e;
     const char  *s;
@@ -824,8 +838,6 @@ conf_set_value(conf_ctx_t *ctx, json_t *v, const conf_key_t *k, void *base)
         if (!json_is_string(v)
             || (i = conf_enum_index(k->enums, json_string_value(v))) < 0)
         {
-            char  list[128];
-
             n = 0;
             list[0] = '\0';
             for (i = 0; k->enums[i] != NULL; i++) {
@@ -1034,6 +1046,12 @@ conf_sub_devices(conf_ctx_t *ctx, json_t *v, void *base)
             return conf_error(ctx, "must not be empty");
         }
 
+        if (strlen(dev->address) > CONF_MAXADDR) {
+            conf_push_key(ctx, "address");
+            return conf_error(ctx, "longer than %d characters",
+                              CONF_MAXADDR);
+        }
+
         for (j = 0; j < dev->nregions; j++) {
             if (!conf_valid_id(dev->regions[j])) {
                 conf_push_key(ctx, "regions");
@@ -1148,6 +1166,15 @@ conf_check_finish(conf_ctx_t *ctx, conf_check_t *cc, conf_device_t *dev)
 
     switch (cc->kind) {
 
+    case KIND_ICMP:
+        /* a run longer than the interval would overrun for ever */
+        if (cc->count * cc->timeout >= cc->interval) {
+            return conf_error(ctx, "count * timeout (%d x %g s) must be "
+                              "shorter than interval (%g s)", cc->count,
+                              cc->timeout, cc->interval);
+        }
+        break;
+
     case KIND_TCP:
         if (cc->port == 0) {
             conf_push_key(ctx, "port");
@@ -1194,6 +1221,18 @@ conf_check_finish(conf_ctx_t *ctx, conf_check_t *cc, conf_device_t *dev)
             return conf_error(ctx, "needs auth_pass and 8 characters or more");
         }
 
+        if (cc->timeout * (cc->retries + 1) >= cc->interval) {
+            return conf_error(ctx, "timeout * (retries + 1) (%g s x %d) "
+                              "must be shorter than interval (%g s)",
+                              cc->timeout, cc->retries + 1, cc->interval);
+        }
+
+        if (cc->ninterfaces > CONF_MAXIF) {
+            conf_push_key(ctx, "interfaces");
+            return conf_error(ctx, "%d interfaces: at most %d",
+                              cc->ninterfaces, CONF_MAXIF);
+        }
+
         for (i = 0; i < cc->noids; i++) {
             if (!conf_valid_oid(cc->oids[i])) {
                 conf_push_key(ctx, "oids");
@@ -1206,6 +1245,57 @@ conf_check_finish(conf_ctx_t *ctx, conf_check_t *cc, conf_device_t *dev)
 
     default:
         break;
+    }
+
+    return 0;
+}
+
+
+/* checks across sections, once everything is parsed */
+
+static int
+conf_finish(conf_ctx_t *ctx)
+{
+    int                      i, len;
+    conf_t                  *conf;
+    unsigned char            addr[sizeof(struct in6_addr)];
+    struct sockaddr_storage  ss;
+
+    conf = ctx->conf;
+
+    for (i = 0; i < conf->nregion_check; i++) {
+        len = sizeof(ss);
+
+        if (evutil_parse_sockaddr_port(conf->region_check[i],
+                                       (struct sockaddr *) &ss, &len) != 0
+            || strchr(conf->region_check[i], ':') == NULL
+            || (ss.ss_family == AF_INET
+                && ((struct sockaddr_in *) &ss)->sin_port == 0)
+            || (ss.ss_family == AF_INET6
+                && ((struct sockaddr_in6 *) &ss)->sin6_port == 0))
+        {
+            conf_push_key(ctx, "region_check");
+            conf_push_index(ctx, i);
+            return conf_error(ctx, "\"%s\" is not a numeric host:port "
+                              "(192.0.2.1:443 or [2001:db8::1]:443)",
+                              conf->region_check[i]);
+        }
+    }
+
+    /*
+     * hiredis resolves a host name with a blocking getaddrinfo() inside
+     * redisAsyncConnect(), which would stall the loop (and every check)
+     * while DNS is slow: only addresses are accepted.
+     */
+    if (conf->redis.socket[0] == '\0'
+        && inet_pton(AF_INET, conf->redis.host, addr) != 1
+        && inet_pton(AF_INET6, conf->redis.host, addr) != 1)
+    {
+        conf_push_key(ctx, "redis");
+        conf_push_key(ctx, "host");
+        return conf_error(ctx, "\"%s\" is not an IP address (names are not "
+                          "resolved: they would block probed; use the "
+                          "address or redis.socket)", conf->redis.host);
     }
 
     return 0;

@@ -8,7 +8,7 @@
 #include "log.h"
 
 
-int          log_level = LOG_INFO;
+_Atomic int  log_level = LOG_INFO;
 const char  *log_ident = "probed";
 
 

@@ -10,7 +10,8 @@
 #define LOG_DEBUG   7
 
 
-extern int          log_level;
+/* atomic: the ICMP worker threads read it while a reload may set it */
+extern _Atomic int  log_level;
 extern const char  *log_ident;
 
 

@@ -15,6 +15,15 @@
 #define PROBE_EVLEN     1024
 
 
+/* a device of the configuration being applied */
+typedef struct {
+    device_t           *dev;
+    conf_account_t     *acct;
+    conf_device_t      *cd;
+    unsigned            kept:1;     /* a running device that stays */
+} probe_pick_t;
+
+
 static device_t *probe_device_new(conf_account_t *a, conf_device_t *cd);
 static void probe_device_retire(device_t *dev);
 static void probe_device_free(device_t *dev);
@@ -22,7 +31,6 @@ static void probe_kind_free(probe_t *p);
 static void probe_catalogue(conf_t *conf, conf_t *old);
 
 
-struct event_base  *probe_base;
 struct evdns_base  *probe_dns;
 conf_t             *probe_conf;
 
@@ -35,7 +43,6 @@ static int             probe_dead_running;
 int
 probe_init(struct event_base *base, struct evdns_base *dns)
 {
-    probe_base = base;
     probe_dns = dns;
 
     return 0;
@@ -68,40 +75,67 @@ probe_hash(const char *a, const char *d)
  * Applies a (new) configuration.  A device whose text and inherited
  * defaults did not change keeps its object: filter and device state, flap
  * score, SNMP uptime and any run in progress survive the reload.  Others
- * are retired (freed once their runs finish) and built anew.
+ * are retired (freed once their runs finish) and built anew.  Everything
+ * that can fail (memory) happens before the running list is touched: on
+ * failure nothing changed and the old configuration keeps running.
  */
 
 int
 probe_apply(conf_t *conf, conf_t *old)
 {
-    int              i, j, k, n, nb;
-    device_t        *dev, *next, **tail, **buckets, *list, **pp;
+    int              i, j, k, n, m, nb, np, rc;
+    int             *heads, *chain;
+    char            *taken;
+    device_t        *dev, **olds, **tail;
     probe_t        **all;
+    probe_pick_t    *pick;
     conf_device_t   *cd;
     conf_account_t  *a;
-    uint32_t         h;
+
+    rc = -1;
+    m = 0;
 
     n = 0;
     for (dev = probe_devices; dev; dev = dev->next) {
         n++;
     }
 
+    np = 0;
+    for (i = 0; i < conf->naccounts; i++) {
+        np += conf->accounts[i].ndevices;
+    }
+
     nb = n * 2 + 1;
-    buckets = calloc(nb, sizeof(device_t *));
-    if (buckets == NULL) {
-        return -1;
+
+    olds = calloc(n + 1, sizeof(device_t *));
+    chain = calloc(n + 1, sizeof(int));
+    taken = calloc(n + 1, 1);
+    heads = malloc(nb * sizeof(int));
+    pick = calloc(np + 1, sizeof(probe_pick_t));
+    all = NULL;
+
+    if (olds == NULL || chain == NULL || taken == NULL || heads == NULL
+        || pick == NULL)
+    {
+        goto done;
     }
 
-    /* the hash chains reuse dev->next: the old list is dissolved */
-    for (dev = probe_devices; dev; dev = next) {
-        next = dev->next;
-        h = probe_hash(dev->acct->id, dev->cd->id) % nb;
-        dev->next = buckets[h];
-        buckets[h] = dev;
+    /* an index of the running devices by account and id */
+    for (i = 0; i < nb; i++) {
+        heads[i] = -1;
     }
 
-    list = NULL;
-    tail = &list;
+    i = 0;
+    for (dev = probe_devices; dev; dev = dev->next) {
+        olds[i] = dev;
+        k = probe_hash(dev->acct->id, dev->cd->id) % nb;
+        chain[i] = heads[k];
+        heads[k] = i;
+        i++;
+    }
+
+    /* the new list in configuration order: kept or new devices */
+    np = 0;
 
     for (i = 0; i < conf->naccounts; i++) {
         a = &conf->accounts[i];
@@ -113,80 +147,97 @@ probe_apply(conf_t *conf, conf_t *old)
                 continue;
             }
 
-            h = probe_hash(a->id, cd->id) % nb;
+            k = heads[probe_hash(a->id, cd->id) % nb];
 
-            for (pp = &buckets[h]; *pp; pp = &(*pp)->next) {
-                if (strcmp((*pp)->acct->id, a->id) == 0
-                    && strcmp((*pp)->cd->id, cd->id) == 0)
-                {
-                    break;
-                }
+            while (k != -1
+                   && (strcmp(olds[k]->acct->id, a->id) != 0
+                       || strcmp(olds[k]->cd->id, cd->id) != 0))
+            {
+                k = chain[k];
             }
 
-            dev = *pp;
+            pick[m].acct = a;
+            pick[m].cd = cd;
 
-            if (dev != NULL && strcmp(dev->cd->signature, cd->signature) == 0
-                && dev->nprobes == cd->nchecks)
+            if (k != -1 && !taken[k]
+                && strcmp(olds[k]->cd->signature, cd->signature) == 0
+                && olds[k]->nprobes == cd->nchecks)
             {
-                *pp = dev->next;
-                dev->acct = a;
-                dev->cd = cd;
-
-                for (k = 0; k < dev->nprobes; k++) {
-                    dev->probes[k].cc = &cd->checks[k];
-                }
+                taken[k] = 1;
+                pick[m].dev = olds[k];
+                pick[m].kept = 1;
 
             } else {
-                dev = probe_device_new(a, cd);
-                if (dev == NULL) {
-                    free(buckets);
-                    return -1;
+                pick[m].dev = probe_device_new(a, cd);
+                if (pick[m].dev == NULL) {
+                    goto done;
                 }
             }
 
-            dev->next = NULL;
-            *tail = dev;
-            tail = &dev->next;
+            np += cd->nchecks;
+            m++;
         }
     }
 
-    for (i = 0; i < nb; i++) {
-        for (dev = buckets[i]; dev; dev = next) {
-            next = dev->next;
-            probe_device_retire(dev);
-        }
-    }
-
-    free(buckets);
-
-    probe_devices = list;
-    probe_conf = conf;
-
-    n = 0;
-    for (dev = probe_devices; dev; dev = dev->next) {
-        n += dev->nprobes;
-    }
-
-    probe_nprobes = n;
-
-    all = malloc((n + 1) * sizeof(probe_t *));
+    all = malloc((np + 1) * sizeof(probe_t *));
     if (all == NULL) {
-        return -1;
+        goto done;
     }
 
-    n = 0;
-    for (dev = probe_devices; dev; dev = dev->next) {
-        for (i = 0; i < dev->nprobes; i++) {
-            all[n++] = &dev->probes[i];
+    /* nothing can fail from here on: retire, relink, plan */
+
+    for (k = 0; k < n; k++) {
+        if (!taken[k]) {
+            probe_device_retire(olds[k]);
         }
     }
 
-    sched_plan(all, n);
-    free(all);
+    probe_devices = NULL;
+    tail = &probe_devices;
+    np = 0;
 
+    for (i = 0; i < m; i++) {
+        dev = pick[i].dev;
+        dev->acct = pick[i].acct;
+        dev->cd = pick[i].cd;
+        dev->next = NULL;
+
+        for (k = 0; k < dev->nprobes; k++) {
+            dev->probes[k].cc = &dev->cd->checks[k];
+            all[np++] = &dev->probes[k];
+        }
+
+        *tail = dev;
+        tail = &dev->next;
+    }
+
+    probe_conf = conf;
+    probe_nprobes = np;
+
+    sched_plan(all, np);
     probe_catalogue(conf, old);
 
-    return 0;
+    rc = 0;
+
+done:
+
+    if (rc != 0 && pick != NULL) {
+        /* the running list was not touched: drop what was built */
+        for (i = 0; i < m; i++) {
+            if (!pick[i].kept) {
+                probe_device_free(pick[i].dev);
+            }
+        }
+    }
+
+    free(olds);
+    free(chain);
+    free(taken);
+    free(heads);
+    free(pick);
+    free(all);
+
+    return rc;
 }
 
 
@@ -302,54 +353,43 @@ probe_run(probe_t *p)
 }
 
 
+/* a device state change, or a flapping start or end (st equal to was) */
+
 static void
-probe_transition(device_t *dev, probe_t *p, int type, int was,
-    const char *er, int64_t now)
+probe_transition(device_t *dev, int was, const char *er, int64_t now)
 {
-    size_t              n;
-    char                field[200], buf[PROBE_EVLEN];
-    result_state_t      rs;
-    state_transition_t  tr;
+    size_t          n;
+    char            field[200], buf[PROBE_EVLEN];
+    result_state_t  rs;
 
-    if (type != STATE_EV_REBOOT) {
-        rs.device = dev->cd->id;
-        rs.region = probe_conf->region;
-        rs.t = now;
-        rs.st = dev->state.st;
-        rs.was = was;
-        rs.er = er;
-        rs.flapping = dev->state.flapping;
+    rs.device = dev->cd->id;
+    rs.region = probe_conf->region;
+    rs.t = now;
+    rs.st = dev->state.st;
+    rs.was = was;
+    rs.er = er;
+    rs.flapping = dev->state.flapping;
 
-        n = result_encode_state(&rs, buf, sizeof(buf));
-        snprintf(field, sizeof(field), "%s|%s|state", dev->cd->id,
-                 probe_conf->region);
+    n = result_encode_state(&rs, buf, sizeof(buf));
+    snprintf(field, sizeof(field), "%s|%s|state", dev->cd->id,
+             probe_conf->region);
 
-        /* state changes are the last thing a full backlog gives up */
-        if (n < sizeof(buf)) {
-            publish_event(dev->acct->id, field, buf, n, 1, NULL, NULL);
-        }
+    /* state changes are the last thing a full backlog gives up */
+    if (n < sizeof(buf)) {
+        publish_event(dev->acct->id, field, buf, n, 1, NULL, NULL);
+    }
 
-        probe_counters.changes++;
+    probe_counters.changes++;
 
+    if (was != dev->state.st) {
         log_info("%s/%s: %s -> %s%s%s%s", dev->acct->id, dev->cd->id,
                  probe_st_names[was], probe_st_names[dev->state.st],
                  er ? " (" : "", er ? er : "", er ? ")" : "");
+
+    } else {
+        log_info("%s/%s: flapping %s", dev->acct->id, dev->cd->id,
+                 dev->state.flapping ? "starts" : "ends");
     }
-
-    tr.type = type;
-    tr.account = dev->acct->id;
-    tr.device = dev->cd->id;
-    tr.name = dev->cd->name;
-    tr.region = probe_conf->region;
-    tr.kind = probe_kind_names[p->kind];
-    tr.st = dev->state.st;
-    tr.was = was;
-    tr.er = er;
-    tr.flap = dev->state.flap;
-    tr.flapping = dev->state.flapping;
-    tr.t = now;
-
-    state_emit(&tr);
 }
 
 
@@ -422,25 +462,20 @@ probe_done(probe_t *p, result_t *r)
     }
 
     was = dev->state.st;
-    rc = state_dev_update(&dev->state, worst, now, p->cc->flap_threshold,
-                          p->cc->flap_halflife);
+    /* the flap score decays on the monotonic clock */
+    rc = state_dev_update(&dev->state, worst, probed_mono_us() / 1000,
+                          p->cc->flap_threshold, p->cc->flap_halflife);
 
     if (rc & STATE_CHANGED) {
-        probe_transition(dev, p, STATE_EV_CHANGE, was, er, now);
+        probe_transition(dev, was, er, now);
     }
 
-    if (rc & STATE_FLAP_START) {
-        probe_transition(dev, p, STATE_EV_FLAP_START, dev->state.st, er, now);
-    }
-
-    if (rc & STATE_FLAP_END) {
-        probe_transition(dev, p, STATE_EV_FLAP_END, dev->state.st, er, now);
+    if (rc & (STATE_FLAP_START | STATE_FLAP_END)) {
+        probe_transition(dev, dev->state.st, er, now);
     }
 
     if (r->rb) {
         log_info("%s/%s: SNMP agent rebooted", dev->acct->id, dev->cd->id);
-        probe_transition(dev, p, STATE_EV_REBOOT, dev->state.st, "reboot",
-                         now);
     }
 }
 

@@ -60,7 +60,6 @@ int probe_count(void);
 int probe_zombies(void);
 void probe_fini(void);
 
-extern struct event_base  *probe_base;
 extern struct evdns_base  *probe_dns;
 extern conf_t             *probe_conf;
 

@@ -37,7 +37,7 @@ static void probed_on_signal(evutil_socket_t sig, short what, void *arg);
 static void probed_reload(void);
 static void probed_stop(void);
 static void probed_on_cycle(evutil_socket_t fd, short what, void *arg);
-static void probed_arm_cycle(void);
+static void probed_arm_cycle(int64_t now);
 static void probed_break(void *data);
 static void probed_on_break(evutil_socket_t fd, short what, void *arg);
 static int probed_log_level(conf_t *conf);
@@ -52,6 +52,9 @@ static retired_t          *probed_retired;
 static const char         *probed_file;
 static const char         *probed_region;
 static struct rusage       probed_ru;
+static int64_t             probed_cycle_due;    /* monotonic us */
+static double              probed_cycle_iv;     /* seconds */
+static int                 probed_stopping;
 
 
 int
@@ -199,7 +202,9 @@ main(int argc, char **argv)
     probed_cycle_ev = evtimer_new(probed_base, probed_on_cycle, NULL);
     probed_stop_ev = evtimer_new(probed_base, probed_on_break, NULL);
     getrusage(RUSAGE_SELF, &probed_ru);
-    probed_arm_cycle();
+    probed_cycle_iv = conf->defaults.interval;
+    probed_cycle_due = probed_mono_us() + (int64_t) (probed_cycle_iv * 1e6);
+    probed_arm_cycle(probed_mono_us());
 
     /* the first heartbeat at once: clients see the region come up */
     probe_heartbeat((int64_t) (conf->defaults.interval * 1000));
@@ -215,7 +220,6 @@ main(int argc, char **argv)
 
     probe_fini();
     region_fini();
-    check_tcp_fini();
     check_http_fini();
     check_snmp_fini();
     check_icmp_fini();
@@ -281,6 +285,13 @@ probed_publish_conf(conf_t *conf, publish_conf_t *pc)
 static void
 probed_on_signal(evutil_socket_t sig, short what, void *arg)
 {
+    if (probed_stopping) {
+        /* a reload would start probing again and another TERM would push
+         * the exit back: once stopping, stopping is all there is */
+        log_info("stopping: signal %d ignored", (int) sig);
+        return;
+    }
+
     if (sig == SIGHUP) {
         probed_reload();
     } else {
@@ -293,6 +304,7 @@ static void
 probed_reload(void)
 {
     char             err[CONF_ERRLEN];
+    int64_t          now, due;
     conf_t          *conf, *old;
     retired_t       *r;
     publish_conf_t   pc;
@@ -307,8 +319,26 @@ probed_reload(void)
         return;
     }
 
+    /* runs of removed checks may still read the old configuration: it is
+     * retired, not freed, and that must not fail after the switch */
+    r = malloc(sizeof(retired_t));
+
     old = probed_conf;
+
+    if (r == NULL || probe_apply(conf, old) != 0) {
+        log_error("reload failed, keeping the running configuration: "
+                  "out of memory");
+        free(r);
+        conf_free(conf);
+        notify_send("READY=1");
+        return;
+    }
+
     probed_conf = conf;
+
+    r->conf = old;
+    r->next = probed_retired;
+    probed_retired = r;
 
     if (log_level != LOG_DEBUG) {
         log_level = probed_log_level(conf);
@@ -318,19 +348,17 @@ probed_reload(void)
     publish_reconfigure(&pc);
     check_icmp_reconf(conf);
 
-    if (probe_apply(conf, old) != 0) {
-        log_error("reload: out of memory");
+    /* the heartbeat keeps its cadence; a new interval counts from the
+     * last cycle */
+    if (conf->defaults.interval != probed_cycle_iv) {
+        now = probed_mono_us();
+        due = probed_cycle_due
+              - (int64_t) (probed_cycle_iv * 1e6)
+              + (int64_t) (conf->defaults.interval * 1e6);
+        probed_cycle_iv = conf->defaults.interval;
+        probed_cycle_due = due > now ? due : now;
+        probed_arm_cycle(now);
     }
-
-    /* runs of removed checks may still read the old configuration */
-    r = malloc(sizeof(retired_t));
-    if (r != NULL) {
-        r->conf = old;
-        r->next = probed_retired;
-        probed_retired = r;
-    }
-
-    probed_arm_cycle();
 
     log_info("reloaded: %d checks", probe_count());
 
@@ -343,6 +371,7 @@ probed_stop(void)
 {
     struct timeval  tv;
 
+    probed_stopping = 1;
     notify_send("STOPPING=1");
 
     /* no new runs; the queue gets a moment to reach Redis */
@@ -378,15 +407,18 @@ probed_on_break(evutil_socket_t fd, short what, void *arg)
 
 
 static void
-probed_arm_cycle(void)
+probed_arm_cycle(int64_t now)
 {
-    double          iv;
+    int64_t         d;
     struct timeval  tv;
 
-    iv = probed_conf->defaults.interval;
+    d = probed_cycle_due - now;
+    if (d < 0) {
+        d = 0;
+    }
 
-    tv.tv_sec = (long) iv;
-    tv.tv_usec = (long) ((iv - tv.tv_sec) * 1e6);
+    tv.tv_sec = d / 1000000;
+    tv.tv_usec = d % 1000000;
 
     evtimer_del(probed_cycle_ev);
     evtimer_add(probed_cycle_ev, &tv);
@@ -399,13 +431,23 @@ static void
 probed_on_cycle(evutil_socket_t fd, short what, void *arg)
 {
     double          cpu;
+    int64_t         now, iv;
     uint64_t        published, dropped;
     retired_t      *r;
     struct rusage   ru;
     sched_stats_t   ss;
     probe_stats_t   ps;
 
-    probed_arm_cycle();
+    now = probed_mono_us();
+    iv = (int64_t) (probed_cycle_iv * 1e6);
+
+    /* a stalled loop skips cycles rather than running them in a burst */
+    probed_cycle_due += iv;
+    if (probed_cycle_due <= now) {
+        probed_cycle_due = now + iv;
+    }
+
+    probed_arm_cycle(now);
 
     probe_heartbeat((int64_t) (probed_conf->defaults.interval * 1000));
     region_run(probed_conf, probed_conf->defaults.interval);

@@ -5,18 +5,16 @@
 #include <string.h>
 #include <openssl/sha.h>
 
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
-
 #include "log.h"
 #include "backlog.h"
+#include "redis_link.h"
 #include "publish.h"
 #include "publish_lua.h"
 
 
 #define PUB_BACKOFF_MIN     0.1
 #define PUB_BACKOFF_MAX     5.0
+#define PUB_REPLY_TIMEOUT   10.0
 
 
 typedef enum {
@@ -24,13 +22,6 @@ typedef enum {
     PUB_HSET,
     PUB_HDEL
 } pub_op_e;
-
-
-typedef enum {
-    PUB_DOWN = 0,
-    PUB_CONNECTING,
-    PUB_UP
-} pub_conn_e;
 
 
 typedef struct {
@@ -52,34 +43,26 @@ typedef struct {
     char                   *host;
     char                   *socket;
     char                   *password;
-    redisAsyncContext      *ac;
-    int                     conn;
-    int                     ever_connected;
+    redis_link_t           *link;
     int                     need_load;
-    double                  backoff;
-    struct event           *retry_ev;
-    struct event           *connect_ev;
     backlog_t               queue;
     backlog_t               inflight;
     backlog_t               noscript;
     char                    sha[41];
     uint64_t                published;
     unsigned                stopping:1;
-    unsigned                logged_down:1;
+    char                    logged[200];    /* last failure logged */
     void                  (*idle)(void *data);
     void                   *idle_data;
 } pub_t;
 
 
-static void publish_connect(void);
-static void publish_lost(const char *why);
+static void publish_on_up(redis_link_t *l, void *data);
+static void publish_on_down(redis_link_t *l, const char *why, void *data);
 static void publish_pump(void);
 static void publish_send(pub_item_t *it);
 static void publish_fail_all(const char *err);
 static void publish_trim(void);
-static void publish_retry_handler(evutil_socket_t fd, short what, void *arg);
-static void publish_timeout_handler(evutil_socket_t fd, short what,
-    void *arg);
 
 
 static pub_t  pub;
@@ -107,15 +90,9 @@ publish_init(struct event_base *base, const publish_conf_t *pc)
         sprintf(pub.sha + 2 * i, "%02x", md[i]);
     }
 
-    pub.retry_ev = evtimer_new(base, publish_retry_handler, NULL);
-    pub.connect_ev = evtimer_new(base, publish_timeout_handler, NULL);
-    if (pub.retry_ev == NULL || pub.connect_ev == NULL) {
-        return -1;
-    }
-
     publish_reconfigure(pc);
 
-    return 0;
+    return pub.link != NULL ? 0 : -1;
 }
 
 
@@ -124,7 +101,9 @@ publish_init(struct event_base *base, const publish_conf_t *pc)
 void
 publish_reconfigure(const publish_conf_t *pc)
 {
-    int  same;
+    int                same;
+    redis_link_t      *old;
+    redis_link_conf_t  lc;
 
     same = pub.host != NULL
            && strcmp(pub.host, pc->host) == 0
@@ -151,18 +130,43 @@ publish_reconfigure(const publish_conf_t *pc)
     pub.queue.max = pc->backlog ? pc->backlog : SIZE_MAX;
     publish_trim();
 
-    if (same) {
+    if (same && pub.link != NULL) {
         return;
     }
 
-    if (pub.ac != NULL) {
-        publish_lost("configuration changed");
+    memset(&lc, 0, sizeof(lc));
+    lc.name = "redis";
+    lc.host = pub.host;
+    lc.port = pub.conf.port;
+    lc.socket = pub.socket;
+    lc.password = pub.password;
+    lc.db = pub.conf.db;
+    lc.connect_timeout = pub.conf.connect_timeout;
+    lc.reply_timeout = PUB_REPLY_TIMEOUT;
+    lc.backoff_min = PUB_BACKOFF_MIN;
+    lc.backoff_max = PUB_BACKOFF_MAX;
+    lc.no_retry = pub.conf.fail_fast;
+
+    /* the lines below say how many results wait: probed's operators and
+     * its tests read them */
+    lc.quiet = 1;
+
+    /* the old link's down hook puts what was in flight back in the queue */
+    old = pub.link;
+    pub.link = redis_link_new(pub.base, &lc, publish_on_up, publish_on_down,
+                              NULL);
+
+    if (old != NULL) {
+        redis_link_drop(old, "configuration changed");
+        redis_link_free(old);
+    }
+
+    if (pub.link == NULL) {
+        log_error("redis: out of memory");
         return;
     }
 
-    if (pub.conn == PUB_DOWN && !evtimer_pending(pub.retry_ev, NULL)) {
-        publish_connect();
-    }
+    redis_link_start(pub.link);
 }
 
 
@@ -285,7 +289,7 @@ publish_pending(void)
 int
 publish_connected(void)
 {
-    return pub.conn == PUB_UP;
+    return pub.link != NULL && redis_link_is_up(pub.link);
 }
 
 
@@ -298,160 +302,33 @@ publish_stats(uint64_t *published, uint64_t *dropped)
 
 
 static void
-publish_schedule_retry(void)
-{
-    double          d;
-    struct timeval  tv;
-
-    if (pub.stopping) {
-        return;
-    }
-
-    pub.backoff = pub.backoff == 0 ? PUB_BACKOFF_MIN : pub.backoff * 2;
-    if (pub.backoff > PUB_BACKOFF_MAX) {
-        pub.backoff = PUB_BACKOFF_MAX;
-    }
-
-    /* jitter so that many daemons do not come back in step */
-    d = pub.backoff * (0.8 + 0.4 * (random() / (double) RAND_MAX));
-
-    tv.tv_sec = (long) d;
-    tv.tv_usec = (long) ((d - tv.tv_sec) * 1e6);
-
-    evtimer_add(pub.retry_ev, &tv);
-}
-
-
-static void
-publish_on_setup(redisAsyncContext *ac, void *r, void *privdata)
+publish_on_load(redisAsyncContext *ac, void *r, void *privdata)
 {
     redisReply  *reply;
 
     reply = r;
 
-    if (reply == NULL || ac != pub.ac) {
-        return;
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        log_error("redis: %s failed: %s", (char *) privdata, reply->str);
-        publish_lost("setup failed");
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        log_error("redis: SCRIPT LOAD failed: %s", reply->str);
+        redis_link_drop(pub.link, "SCRIPT LOAD failed");
     }
 }
 
 
 static void
-publish_on_connect(const redisAsyncContext *ac, int status)
+publish_on_up(redis_link_t *l, void *data)
 {
-    char         db[16];
-    const char  *argv[2];
+    /* pipelined before the queue: a flushed script cache costs nothing */
+    redis_link_commandf(l, publish_on_load, NULL, "SCRIPT LOAD %s",
+                        publish_lua);
 
-    if (ac != pub.ac) {
-        return;
-    }
-
-    if (status != REDIS_OK) {
-        /* hiredis frees a context whose connect failed */
-        pub.ac = NULL;
-        publish_lost(ac->errstr);
-        return;
-    }
-
-    evtimer_del(pub.connect_ev);
-
-    pub.conn = PUB_UP;
-    pub.backoff = 0;
-    pub.ever_connected = 1;
-    pub.logged_down = 0;
-
-    /* pipelined before everything else: Redis runs them first */
-    if (pub.password[0]) {
-        argv[0] = "AUTH";
-        argv[1] = pub.password;
-        redisAsyncCommandArgv(pub.ac, publish_on_setup, (void *) "AUTH", 2,
-                              argv, NULL);
-    }
-
-    if (pub.conf.db) {
-        snprintf(db, sizeof(db), "%d", pub.conf.db);
-        argv[0] = "SELECT";
-        argv[1] = db;
-        redisAsyncCommandArgv(pub.ac, publish_on_setup, (void *) "SELECT", 2,
-                              argv, NULL);
-    }
-
-    redisAsyncCommand(pub.ac, publish_on_setup, (void *) "SCRIPT LOAD",
-                      "SCRIPT LOAD %s", publish_lua);
+    pub.logged[0] = '\0';
 
     log_info("redis: connected to %s%s%d, %zu queued", pub.socket[0]
              ? pub.socket : pub.host, pub.socket[0] ? "" : ":",
              pub.socket[0] ? 0 : pub.conf.port, publish_pending());
 
     publish_pump();
-}
-
-
-static void
-publish_on_disconnect(const redisAsyncContext *ac, int status)
-{
-    if (ac != pub.ac) {
-        return;
-    }
-
-    /* hiredis frees the context after this callback */
-    pub.ac = NULL;
-    publish_lost(status == REDIS_OK ? "closed" : ac->errstr);
-}
-
-
-static void
-publish_retry_handler(evutil_socket_t fd, short what, void *arg)
-{
-    publish_connect();
-}
-
-
-static void
-publish_timeout_handler(evutil_socket_t fd, short what, void *arg)
-{
-    publish_lost("connect timeout");
-}
-
-
-static void
-publish_connect(void)
-{
-    struct timeval  tv;
-
-    if (pub.ac != NULL || pub.stopping) {
-        return;
-    }
-
-    if (pub.socket[0]) {
-        pub.ac = redisAsyncConnectUnix(pub.socket);
-    } else {
-        pub.ac = redisAsyncConnect(pub.host, pub.conf.port);
-    }
-
-    if (pub.ac == NULL) {
-        publish_lost("out of memory");
-        return;
-    }
-
-    if (pub.ac->err) {
-        publish_lost(pub.ac->errstr);
-        return;
-    }
-
-    pub.conn = PUB_CONNECTING;
-
-    redisLibeventAttach(pub.ac, pub.base);
-    redisAsyncSetConnectCallback(pub.ac, publish_on_connect);
-    redisAsyncSetDisconnectCallback(pub.ac, publish_on_disconnect);
-
-    tv.tv_sec = (long) pub.conf.connect_timeout;
-    tv.tv_usec = (long) ((pub.conf.connect_timeout - tv.tv_sec) * 1e6);
-    evtimer_add(pub.connect_ev, &tv);
 }
 
 
@@ -462,47 +339,27 @@ publish_connect(void)
  */
 
 static void
-publish_lost(const char *why)
+publish_on_down(redis_link_t *l, const char *why, void *data)
 {
-    redisAsyncContext  *ac;
-
-    if (why == NULL) {
-        why = "connect timeout";
-    }
-
-    evtimer_del(pub.connect_ev);
-
-    ac = pub.ac;
-    pub.ac = NULL;
-    pub.conn = PUB_DOWN;
     pub.need_load = 0;
 
     backlog_splice_head(&pub.queue, &pub.noscript);
     backlog_splice_head(&pub.queue, &pub.inflight);
     publish_trim();
 
-    if (!pub.logged_down && !pub.conf.fail_fast) {
+    /* once per cause: a wrong password is not worth a line a second */
+    if (!pub.conf.fail_fast && !pub.stopping
+        && strcmp(pub.logged, why) != 0)
+    {
         log_error("redis: %s: %s; %zu results queued, retrying",
                   pub.socket[0] ? pub.socket : pub.host, why,
                   publish_pending());
-        pub.logged_down = 1;
+        snprintf(pub.logged, sizeof(pub.logged), "%s", why);
     }
 
-    if (ac != NULL) {
-        /* callbacks see ac != pub.ac and ignore the teardown */
-        if (ac->c.flags & REDIS_IN_CALLBACK) {
-            redisAsyncDisconnect(ac);
-        } else {
-            redisAsyncFree(ac);
-        }
-    }
-
-    if (pub.conf.fail_fast) {
+    if (pub.conf.fail_fast && !pub.stopping) {
         publish_fail_all(why);
-        return;
     }
-
-    publish_schedule_retry();
 }
 
 
@@ -531,15 +388,19 @@ publish_on_reply(redisAsyncContext *ac, void *r, void *privdata)
     reply = r;
     it = privdata;
 
-    if (reply == NULL || ac != pub.ac) {
+    if (reply == NULL) {
         return;
     }
 
     /* replies come in the order the commands went out */
     head = backlog_pop(&pub.inflight);
     if (head != &it->link) {
+        if (head != NULL) {
+            backlog_push_head(&pub.inflight, head);
+        }
+
         log_error("redis: reply out of order");
-        publish_lost("protocol error");
+        redis_link_drop(pub.link, "protocol error");
         return;
     }
 
@@ -571,8 +432,8 @@ publish_on_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     if (pub.need_load && pub.inflight.n == 0) {
-        redisAsyncCommand(pub.ac, publish_on_setup, (void *) "SCRIPT LOAD",
-                          "SCRIPT LOAD %s", publish_lua);
+        redis_link_commandf(pub.link, publish_on_load, NULL,
+                            "SCRIPT LOAD %s", publish_lua);
         backlog_splice_head(&pub.queue, &pub.noscript);
         pub.need_load = 0;
     }
@@ -590,7 +451,7 @@ publish_pump(void)
 {
     backlog_item_t  *it;
 
-    while (pub.conn == PUB_UP && !pub.need_load
+    while (publish_connected() && !pub.need_load
            && pub.inflight.n < (size_t) pub.conf.window)
     {
         it = backlog_pop(&pub.queue);
@@ -647,22 +508,26 @@ publish_send(pub_item_t *it)
         argvlen[i] = argv[i] == it->json ? it->jlen : strlen(argv[i]);
     }
 
-    redisAsyncCommandArgv(pub.ac, publish_on_reply, it, argc, argv, argvlen);
+    if (redis_link_command(pub.link, publish_on_reply, it, argc, argv,
+                           argvlen)
+        != 0)
+    {
+        /* the item is in flight already: the drop puts it back */
+        redis_link_drop(pub.link, "cannot send a command");
+    }
 }
 
 
 void
 publish_fini(void)
 {
-    backlog_item_t     *it;
-    redisAsyncContext  *ac;
+    backlog_item_t  *it;
 
     pub.stopping = 1;
 
-    if (pub.ac != NULL) {
-        ac = pub.ac;
-        pub.ac = NULL;
-        redisAsyncFree(ac);
+    if (pub.link != NULL) {
+        redis_link_free(pub.link);
+        pub.link = NULL;
     }
 
     backlog_splice_head(&pub.queue, &pub.noscript);
@@ -670,11 +535,6 @@ publish_fini(void)
 
     while ((it = backlog_pop(&pub.queue)) != NULL) {
         publish_done((pub_item_t *) it, NULL, NULL, "shutting down");
-    }
-
-    if (pub.retry_ev) {
-        event_free(pub.retry_ev);
-        event_free(pub.connect_ev);
     }
 
     free(pub.host);

@@ -45,29 +45,16 @@ static void region_end_round(void);
 static region_t  rgn;
 
 
+/* the targets were validated by conf (numeric host:port) */
+
 int
 region_init(struct event_base *base, conf_t *conf)
 {
-    int                      i, len;
-    struct sockaddr_storage  ss;
-
     memset(&rgn, 0, sizeof(rgn));
 
     rgn.base = base;
     rgn.ok = -1;
     rgn.timer = evtimer_new(base, region_on_timeout, NULL);
-
-    for (i = 0; i < conf->nregion_check; i++) {
-        len = sizeof(ss);
-
-        if (evutil_parse_sockaddr_port(conf->region_check[i],
-                                       (struct sockaddr *) &ss, &len) != 0)
-        {
-            log_error("%s: region_check[%d] \"%s\": not a numeric "
-                      "host:port", conf->file, i, conf->region_check[i]);
-            return -1;
-        }
-    }
 
     return rgn.timer ? 0 : -1;
 }

@@ -163,8 +163,9 @@ sched_arm(probe_t *p, int64_t now)
 static void
 sched_fire(evutil_socket_t fd, short what, void *arg)
 {
-    int64_t   now, late, iv;
-    probe_t  *p;
+    int64_t    now, late, iv;
+    uint64_t   r;
+    probe_t   *p;
 
     p = arg;
     now = probed_mono_us();
@@ -176,7 +177,7 @@ sched_fire(evutil_socket_t fd, short what, void *arg)
     if (sched_nlate < SCHED_SAMPLES) {
         sched_late[sched_nlate++] = late;
     } else {
-        uint64_t  r = ((uint64_t) random() << 31 | random()) % sched_seen;
+        r = ((uint64_t) random() << 31 | random()) % sched_seen;
         if (r < SCHED_SAMPLES) {
             sched_late[r] = late;
         }

@@ -1,4 +1,4 @@
-/* state: check hysteresis, device state, flap score, transition hooks */
+/* state: check hysteresis, device state and flap score */
 
 #include <math.h>
 #include <stddef.h>
@@ -7,25 +7,17 @@
 #include "state.h"
 
 
-#define STATE_MAXHOOKS  8
-
-
-typedef struct {
-    state_hook_pt   hook;
-    void           *data;
-} state_hook_t;
-
-
-static state_hook_t  state_hooks[STATE_MAXHOOKS];
-static int           state_nhooks;
-
-
 /*
  * Feeds one raw result to a check's filter; returns 1 when the filtered
  * state changed.  The first result sets the state at once (there is nothing
- * to smooth yet); going down takes down_after results in a row, any other
- * change (leaving down, up <-> degraded) takes up_after.  Unknown results
- * (the check could not run) leave the filter alone.
+ * to smooth yet).  After that the filter counts consecutive results that
+ * differ from the filtered state, whatever they are, and remembers the
+ * best of them: a run of down_after results that are all down goes down;
+ * a run of up_after results that are not all down moves to the best state
+ * seen in it.  Counting any difference (not one candidate state) keeps
+ * results that alternate down, degraded, down from holding a check "up"
+ * for ever.  Unknown results (the check could not run) leave the filter
+ * alone.
  */
 
 int
@@ -39,42 +31,33 @@ state_check_feed(state_check_t *c, int raw, int down_after, int up_after)
 
     if (c->st == ST_UNKNOWN) {
         c->st = raw;
-        c->cand = raw;
         c->run = 0;
         return 1;
     }
 
     if (raw == c->st) {
-        c->cand = raw;
         c->run = 0;
         return 0;
     }
 
-    if (raw == c->cand) {
-        c->run++;
-
-    } else {
-        c->cand = raw;
-        c->run = 1;
+    if (c->run == 0 || raw < c->best) {
+        /* ST_UP < ST_DEGRADED < ST_DOWN: lower is better */
+        c->best = raw;
     }
 
-    need = (raw == ST_DOWN) ? down_after : up_after;
+    c->run++;
+
+    need = (c->best == ST_DOWN) ? down_after : up_after;
 
     if (c->run < need) {
         return 0;
     }
 
-    c->st = raw;
+    /* best differs from st: every result in the run did */
     c->run = 0;
+    c->st = c->best;
 
     return 1;
-}
-
-
-int
-state_worst(int a, int b)
-{
-    return a > b ? a : b;
 }
 
 
@@ -82,7 +65,8 @@ state_worst(int a, int b)
  * Moves a device to state st (the worst of its checks' filtered states) and
  * keeps its flap score: every change adds 1, the score halves every
  * flap_halflife seconds; flapping starts at flap_threshold and ends below
- * half of it so the flag itself does not flap.
+ * half of it so the flag itself does not flap.  now is monotonic ms: a
+ * wall clock step must not decay or freeze the score.
  */
 
 int
@@ -118,44 +102,4 @@ state_dev_update(state_dev_t *d, int st, int64_t now, double flap_threshold,
     }
 
     return rc;
-}
-
-
-int
-state_hook_add(state_hook_pt hook, void *data)
-{
-    if (state_nhooks == STATE_MAXHOOKS) {
-        return -1;
-    }
-
-    state_hooks[state_nhooks].hook = hook;
-    state_hooks[state_nhooks].data = data;
-    state_nhooks++;
-
-    return 0;
-}
-
-
-void
-state_hook_remove(state_hook_pt hook, void *data)
-{
-    int  i;
-
-    for (i = 0; i < state_nhooks; i++) {
-        if (state_hooks[i].hook == hook && state_hooks[i].data == data) {
-            state_hooks[i] = state_hooks[--state_nhooks];
-            return;
-        }
-    }
-}
-
-
-void
-state_emit(const state_transition_t *tr)
-{
-    int  i;
-
-    for (i = 0; i < state_nhooks; i++) {
-        state_hooks[i].hook(tr, state_hooks[i].data);
-    }
 }

@@ -152,6 +152,92 @@ main(void)
     CHECK(alert_user_set(&u, "colour", "blue") != 0, "unknown key refused");
     CHECK(alert_user_set(&u, "email", "a@b\r\nBcc: x") != 0,
           "an address that would end a header is refused");
+    CHECK(u.email[0] == '\0', "a refused address is not kept");
+    CHECK(alert_user_set(&u, "email", "ok@test.invalid") == 0
+          && strcmp(u.email, "ok@test.invalid") == 0, "a good address");
+    CHECK(alert_user_set(&u, "email", "x@y\nBcc: z@w") != 0
+          && strcmp(u.email, "ok@test.invalid") == 0,
+          "a bad address leaves the good one in place");
+    CHECK(alert_user_set(&u, "webhook", "https://h/x\r\nX: y") != 0
+          && u.webhook[0] == '\0', "a webhook with a line break is refused");
+    CHECK(alert_user_set(&u, "webhook", "ftp://h/x") != 0,
+          "a webhook must be http(s)");
+
+    {
+        alert_msg_t      *m, *m2;
+        alert_note_t      note;
+        alert_devinfo_t   info;
+        char              dest[300], *enc;
+
+        m = alert_msg_new("1.1", "acme", ALERT_CH_WEBHOOK,
+                          "https://user:pw@hooks.test:8443/T0/SECRET?k=v",
+                          "{}");
+        alert_msg_dest(m, dest, sizeof(dest));
+        CHECK(strcmp(dest, "https://hooks.test:8443/...") == 0,
+              "a webhook URL is logged as scheme and host only");
+
+        m->attempts = 3;
+        m->next_try = 1234567;
+        enc = alert_msg_encode(m);
+        m2 = enc ? alert_msg_decode("acme", "1.1", enc) : NULL;
+        CHECK(m2 != NULL && m2->attempts == 3 && m2->next_try == 1234567,
+              "attempts and the next try survive the outbox encoding");
+        free(enc);
+        alert_msg_free(m);
+        alert_msg_free(m2);
+
+        memset(&note, 0, sizeof(note));
+        memset(&info, 0, sizeof(info));
+        note.kind = AK_OFFLINE;
+        note.st = AST_DOWN;
+        note.t = 1732270000123LL;
+        snprintf(note.device, sizeof(note.device), "sw1");
+        snprintf(note.region, sizeof(note.region), "fra");
+        snprintf(info.name, sizeof(info.name), "%s",
+                 "Z\xc3\xbcrich \xe2\x80\x94 core switch with a very "
+                 "long name that goes on and on and on and on and on and "
+                 "on and on and on and on and on and on and on and on and "
+                 "on and on and on and on and on and on and on and on");
+        u.channels = ALERT_CH_EMAIL;
+        m = alert_render("acme", &u, ALERT_CH_EMAIL, &note, &info, 1, 0,
+                         "devmon@test.invalid", "[devmon]", "2.1");
+        CHECK(m != NULL && strstr(m->body, "Subject: =?UTF-8?B?") != NULL,
+              "a non-ASCII subject is an RFC 2047 encoded-word");
+        {
+            const char  *h;
+
+            h = m ? strstr(m->body, "\r\n\r\n") : NULL;
+
+            while (h != NULL && h > m->body && (unsigned char) h[-1] < 0x80)
+            {
+                h--;
+            }
+
+            CHECK(h == m->body, "no raw 8-bit byte in the headers");
+        }
+        {
+            const char  *p, *e;
+            size_t       longest, len;
+
+            longest = 0;
+            p = m ? strstr(m->body, "Subject:") : NULL;
+            e = m ? strstr(m->body, "\r\nDate:") : NULL;
+            len = 0;
+
+            while (p != NULL && e != NULL && p < e) {
+                len = strcspn(p, "\r");
+                longest = len > longest ? len : longest;
+                p += len;
+                p = p < e ? p + 2 : e;
+            }
+
+            CHECK(p != NULL && longest > 0 && longest <= 78,
+                  "encoded subject lines stay within 78 characters");
+            CHECK(e != NULL && e - strstr(m->body, "Subject:") < 400,
+                  "a long subject is capped");
+        }
+        alert_msg_free(m);
+    }
 
     alert_acct_free(&a);
     alert_acct_free(&b);

@@ -38,6 +38,9 @@ probe_run(probe_t *p)
 }
 
 
+static void test_conf_limits(void);
+
+
 static void
 test_conf(void)
 {
@@ -89,6 +92,102 @@ test_conf(void)
                    "\"accounts\":[]}", "z", NULL, err);
     ok(c == NULL && strstr(err, "not allowed in \"defaults\"") != NULL,
        "conf: kind is not a default");
+
+    test_conf_limits();
+}
+
+
+/* a device with one check: the JSON text of that check is spliced in */
+
+static conf_t *
+conf_one(const char *top, const char *address, const char *check, char *err)
+{
+    char  text[4096];
+
+    snprintf(text, sizeof(text),
+             "{\"region\":\"r\"%s%s,\"accounts\":[{\"id\":\"a\",\"devices\":"
+             "[{\"id\":\"d\",\"address\":\"%s\",\"checks\":[%s]}]}]}",
+             top[0] ? "," : "", top, address, check);
+
+    return conf_parse(text, "l.json", NULL, err);
+}
+
+
+static void
+test_conf_limits(void)
+{
+    int          i, n;
+    char         err[CONF_ERRLEN], name[300], list[1024];
+    conf_t      *c;
+    const char  *icmp = "{\"kind\":\"icmp\"}";
+
+    c = conf_one("\"redis\":{\"host\":\"redis.example\"}", "127.0.0.1", icmp,
+                 err);
+    ok(c == NULL && strstr(err, "redis.host: \"redis.example\" is not an IP")
+                    != NULL, "conf: redis.host must be an address");
+
+    c = conf_one("\"redis\":{\"host\":\"::1\"}", "127.0.0.1", icmp, err);
+    ok(c != NULL, "conf: redis.host may be IPv6");
+    conf_free(c);
+
+    c = conf_one("\"redis\":{\"host\":\"r.example\",\"socket\":\"/run/r\"}",
+                 "127.0.0.1", icmp, err);
+    ok(c != NULL, "conf: redis.host is not used with redis.socket");
+    conf_free(c);
+
+    c = conf_one("\"region_check\":[\"127.0.0.1:80\",\"[::1]:443\"]",
+                 "127.0.0.1", icmp, err);
+    ok(c != NULL && c->nregion_check == 2, "conf: region_check host:port");
+    conf_free(c);
+
+    c = conf_one("\"region_check\":[\"127.0.0.1:80\",\"gw.example:80\"]",
+                 "127.0.0.1", icmp, err);
+    ok(c == NULL && strstr(err, "region_check[1]: \"gw.example:80\" is not "
+                                "a numeric host:port") != NULL,
+       "conf: region_check names are refused");
+
+    c = conf_one("\"region_check\":[\"127.0.0.1\"]", "127.0.0.1", icmp, err);
+    ok(c == NULL && strstr(err, "region_check[0]") != NULL,
+       "conf: region_check needs a port");
+
+    memset(name, 'a', 254);
+    name[254] = '\0';
+    c = conf_one("", name, icmp, err);
+    ok(c == NULL && strstr(err, "address: longer than 253") != NULL,
+       "conf: address longer than 253 characters is refused");
+
+    name[253] = '\0';
+    c = conf_one("", name, icmp, err);
+    ok(c != NULL, "conf: a 253 character address is fine");
+    conf_free(c);
+
+    n = snprintf(list, sizeof(list), "{\"kind\":\"snmp\",\"interfaces\":[");
+    for (i = 0; i < 33; i++) {
+        n += snprintf(list + n, sizeof(list) - n, "%s\"if%d\"",
+                      i ? "," : "", i);
+    }
+    snprintf(list + n, sizeof(list) - n, "]}");
+    c = conf_one("", "127.0.0.1", list, err);
+    ok(c == NULL && strstr(err, "interfaces: 33 interfaces: at most 32")
+                    != NULL, "conf: more than 32 interfaces are refused");
+
+    c = conf_one("", "127.0.0.1",
+                 "{\"kind\":\"icmp\",\"count\":5,\"timeout\":2,"
+                 "\"interval\":10}", err);
+    ok(c == NULL && strstr(err, "count * timeout (5 x 2 s) must be shorter "
+                                "than interval (10 s)") != NULL,
+       "conf: an ICMP run as long as its interval is refused");
+
+    c = conf_one("\"defaults\":{\"interval\":2,\"timeout\":1}",
+                 "127.0.0.1", "{\"kind\":\"snmp\",\"retries\":1}", err);
+    ok(c == NULL && strstr(err, "checks[0]: timeout * (retries + 1)") != NULL,
+       "conf: an SNMP run as long as its interval is refused (defaults)");
+
+    c = conf_one("", "127.0.0.1",
+                 "{\"kind\":\"snmp\",\"retries\":1,\"timeout\":0.9,"
+                 "\"interval\":2}", err);
+    ok(c != NULL, "conf: an SNMP run shorter than its interval is fine");
+    conf_free(c);
 }
 
 
@@ -118,6 +217,41 @@ test_state(void)
     ok(c.st == ST_UP, "state: alternating results do not flip");
     ok(state_check_feed(&c, ST_UNKNOWN, 3, 2) == 0 && c.st == ST_UP,
        "state: unknown results are ignored");
+
+    /* from up, down and degraded alternate: never up, so it must move */
+    memset(&c, 0, sizeof(c));
+    state_check_feed(&c, ST_UP, 3, 2);
+    changed = 0;
+
+    for (i = 0; i < 6 && c.st == ST_UP; i++) {
+        changed |= state_check_feed(&c, i % 2 ? ST_DEGRADED : ST_DOWN, 3, 2);
+    }
+
+    ok(changed && c.st == ST_DEGRADED && i == 2,
+       "state: down/degraded/down leaves up for the best of the run");
+
+    for (i = 0; i < 3; i++) {
+        state_check_feed(&c, ST_DOWN, 3, 2);
+    }
+
+    ok(c.st == ST_DOWN, "state: then down_after downs go down");
+
+    changed = 0;
+    for (i = 0; i < 2; i++) {
+        changed |= state_check_feed(&c, i % 2 ? ST_DEGRADED : ST_UP, 3, 2);
+    }
+
+    ok(changed && c.st == ST_UP,
+       "state: up/degraded after down leaves down for up");
+
+    memset(&c, 0, sizeof(c));
+    state_check_feed(&c, ST_UP, 3, 2);
+    state_check_feed(&c, ST_DOWN, 3, 2);
+    state_check_feed(&c, ST_DOWN, 3, 2);
+    state_check_feed(&c, ST_UP, 3, 2);
+    state_check_feed(&c, ST_DOWN, 3, 2);
+    state_check_feed(&c, ST_DOWN, 3, 2);
+    ok(c.st == ST_UP, "state: a result equal to the state resets the run");
 
     memset(&d, 0, sizeof(d));
     changed = 0;

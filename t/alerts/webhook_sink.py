@@ -1,5 +1,6 @@
 # webhook_sink: an HTTP receiver for the alert tests; each POST body is
-# written to DIR/NNNN.json; the answer status is read from DIR/status.
+# written to DIR/NNNN.json; the answer status is read from DIR/status;
+# every POST, whatever its answer, adds its path to DIR/hits.
 import http.server
 import os
 import sys
@@ -11,6 +12,8 @@ count = [0]
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(os.path.join(out, "hits"), "a") as f:
+            f.write(self.path + "\n")
         status = 200
         try:
             with open(os.path.join(out, "status")) as f:

@@ -76,6 +76,17 @@ like($out, qr{oids\[0\]: "1\.3\.6\.x" is not a numeric OID}, 'OIDs are validated
 ($rc, $out) = run_t(qq({"region":"fra","accounts":[{"id":"a","devices":[{"id":"d","address":"x","checks":[{"kind":"icmp"},{"kind":"icmp"}]}]}]}));
 like($out, qr{checks\[1\]\.kind: a second icmp check}, 'one check per kind');
 
+($rc, $out) = run_t(qq({"region":"fra","region_check":["127.0.0.1:80","gw.example:443"],"accounts":[]}));
+is($rc, 1, '-t refuses a region_check that is not numeric host:port');
+like($out, qr{region_check\[1\]: "gw\.example:443" is not a numeric host:port}, '... naming it');
+
+($rc, $out) = run_t(qq({"region":"fra","redis":{"host":"redis.example"},"accounts":[]}));
+is($rc, 1, '-t refuses a redis.host name');
+like($out, qr{redis\.host: "redis\.example" is not an IP address}, '... and says why');
+
+($rc, $out) = run_t(qq({"region":"fra","accounts":[{"id":"a","devices":[{"id":"d","address":"127.0.0.1","checks":[{"kind":"icmp","count":5,"timeout":1,"interval":5}]}]}]}));
+like($out, qr{checks\[0\]: count \* timeout \(5 x 1 s\) must be shorter than interval}, 'an ICMP run as long as the interval is refused');
+
 $out = `$probed --version`;
 like($out, qr/^probed \d+\.\d+\.\d+$/m, '--version');
 
@@ -146,6 +157,14 @@ kill 'HUP', $pid;
 ok(wait_until(sub { slurp($log) =~ /reload failed, keeping the running configuration/ }, 5),
    'bad reload is refused and logged');
 ok(kill(0, $pid), 'daemon still running after a bad reload');
+
+# a reload with a bad region_check is refused the same way
+my %bad = (%conf, region_check => ['not-an-address']);
+write_json("$dir/probed.json", \%bad);
+kill 'HUP', $pid;
+ok(wait_until(sub { slurp($log) =~ /reload failed, keeping the running configuration: .*region_check\[0\]/ }, 5),
+   'reload with a bad region_check is refused');
+ok(kill(0, $pid), 'daemon still running');
 
 my $st = stop_probed($pid);
 is($st, 0, 'SIGTERM: clean exit status 0');

@@ -1,5 +1,7 @@
 # probed: SNMP against a real snmpd on 127.0.0.1:7161: v2c up with extra
 # OIDs and an interface, wrong community (down with a reason), v3 USM,
+# an extra OID that is itself an ifOperStatus one next to a named interface
+# (valid JSON, "o" and "if" apart),
 # wrong v3 password, agent stopped, reboot detection (restarted agent).
 use strict;
 use warnings;
@@ -55,6 +57,9 @@ my @dev = (
     [ v3 => { kind => 'snmp', port => 7161, version => '3', user => 'mon',
               auth_pass => 'authpass123', priv_pass => 'privpass123' } ],
     [ noagent => { kind => 'snmp', port => 7169, community => 'devmontest' } ],
+    [ mixed => { kind => 'snmp', port => 7161, community => 'devmontest',
+                 oids => ['1.3.6.1.2.1.2.2.1.8.1', '1.3.6.1.2.1.1.5.0'],
+                 interfaces => [$ifname] } ],
 );
 my ($pid, $log) = start_probed($dir, {
     region => 'lab', redis => { port => $port },
@@ -82,6 +87,20 @@ is($last{v2}{if}{$ifname}, 1, 'v2c: ifOperStatus of the named interface');
 is($last{badcomm}{st}, 'down', 'wrong community is down');
 is($last{badcomm}{er}, 'snmp_timeout', 'wrong community: reason snmp_timeout (v2c agents drop it silently)');
 is($last{v3}{st}, 'up', 'v3 authPriv is up');
+my ($bad_json, $n_mixed) = (0, 0);
+for my $e (@{ redis_cmd($port, 'XRANGE', 'devmon:{sn}:ev', '-', '+') || [] }) {
+    my %f = @{ $e->[1] };
+    next unless $f{e} =~ /"d":"mixed"/;
+    $n_mixed++;
+    $bad_json++ unless eval { json()->decode($f{e}); 1 };
+}
+ok($n_mixed > 0 && $bad_json == 0,
+   "ifOperStatus OID among the extra OIDs: valid JSON ($n_mixed events)");
+is_deeply($last{mixed}{o}, { '1.3.6.1.2.1.2.2.1.8.1' => 1,
+                             '1.3.6.1.2.1.1.5.0' => 'devmon-test-agent' },
+          'extra OIDs all in "o", in spite of one being an ifOperStatus OID');
+is_deeply($last{mixed}{if}, { $ifname => 1 }, 'the named interface in "if"');
+is($last{mixed}{st}, 'up', 'mixed: up');
 is($last{noagent}{st}, 'down', 'no agent is down');
 is($last{noagent}{er}, 'snmp_timeout', 'no agent: reason snmp_timeout');
 

@@ -64,7 +64,9 @@ for my $d (@ids) {
                         && $_->{t} / 1000 < $t_back - 0.5 } @r;
     cmp_ok(scalar @during, '>=', 3, "$d: results taken during the outage were kept");
 }
-cmp_ok($checked, '>', 60, "$checked consecutive result pairs checked");
+# the run spans ~7 s at 0.5 s: at least 6 pairs a device, whatever the
+# jittered reconnect delay; gaps between them are checked just below
+cmp_ok($checked, '>=', 6 * @ids, "$checked consecutive result pairs checked");
 is($bad_order, 0, 'stream order is the order results were taken');
 is($bad_gap, 0, "no result missing (largest gap ${maxgap}s at interval ${iv}s)");
 

@@ -94,6 +94,9 @@ sub start_redis {
     $started{$pid} = 1;
     wait_until(sub { (eval { redis_cmd($port, 'PING') } // '') eq 'PONG' }, 10)
         or die "redis-server on $port did not start\n";
+    # a PONG from a stale server on the same port must not pass for ours
+    die "redis-server on $port exited at once (port in use?)\n"
+        if waitpid($pid, WNOHANG) == $pid;
     return $pid;
 }
 
