@@ -15,7 +15,7 @@
 #include "ngx_http_devmon_stream.h"
 
 
-#define NGX_HTTP_DEVMON_WS_READ_SIZE    4096
+#define NGX_HTTP_DEVMON_WS_READ_SIZE    4096  /* on the stack */
 #define NGX_HTTP_DEVMON_WS_READS        16    /* per event, then yield */
 #define NGX_HTTP_DEVMON_WS_WRITE_LINKS  64    /* frames per writev */
 #define NGX_HTTP_DEVMON_WS_QUEUE_INIT   16
@@ -61,6 +61,11 @@ static void ngx_http_devmon_ws_shutdown(ngx_http_devmon_ws_t *ws);
 
 static void ngx_http_devmon_ws_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws);
+static ngx_int_t ngx_http_devmon_ws_writev(ngx_http_devmon_ws_t *ws);
+#if (NGX_SSL)
+static ngx_int_t ngx_http_devmon_ws_send_chain(ngx_http_devmon_ws_t *ws);
+#endif
+static void ngx_http_devmon_ws_sent(ngx_http_devmon_ws_t *ws, size_t sent);
 static ngx_int_t ngx_http_devmon_ws_push(ngx_http_devmon_ws_t *ws,
     ngx_http_devmon_frame_t *f);
 static void ngx_http_devmon_ws_drop_unsent(ngx_http_devmon_ws_t *ws);
@@ -493,51 +498,50 @@ static ngx_int_t
 ngx_http_devmon_ws_open(ngx_http_request_t *r, ngx_http_devmon_ws_t *ws,
     ngx_uint_t protocol)
 {
-    u_char                       *accept;
-    ngx_int_t                     rc;
-    ngx_buf_t                    *b;
-    ngx_uint_t                    i;
-    ngx_chain_t                  *cl;
-    ngx_table_elt_t              *key;
-    ngx_connection_t             *c;
-    ngx_pool_cleanup_t           *cln;
+    u_char                    *accept;
+    ngx_int_t                  rc;
+    ngx_table_elt_t           *key;
+    ngx_connection_t          *c;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_core_loc_conf_t  *clcf;
 
     c = r->connection;
 
-    /* every allocation of the connection's life happens here, or grows */
-
-    ws->rbuf_size = NGX_HTTP_DEVMON_WS_READ_SIZE;
-    ws->rbuf = ngx_palloc(r->pool, ws->rbuf_size);
+    /*
+     * Every allocation of the connection's life happens here, or grows;
+     * read buffers and write links are on the stack of the handlers, so
+     * an idle connection costs only its request pool.
+     */
 
     ws->out_size = ngx_min(NGX_HTTP_DEVMON_WS_QUEUE_INIT,
                            ws->conf->queue_frames + 2);
     ws->out = ngx_palloc(r->pool,
                          ws->out_size * sizeof(ngx_http_devmon_frame_t *));
 
-    cl = ngx_palloc(r->pool, NGX_HTTP_DEVMON_WS_WRITE_LINKS
-                             * (sizeof(ngx_chain_t) + sizeof(ngx_buf_t)));
-
     accept = ngx_pnalloc(r->pool, NGX_DEVMON_WS_ACCEPT_LEN);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (ws->rbuf == NULL || ws->out == NULL || cl == NULL || accept == NULL
-        || cln == NULL)
-    {
+    if (ws->out == NULL || accept == NULL || cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cln->handler = ngx_http_devmon_ws_cleanup;
     cln->data = ws;
 
-    b = (ngx_buf_t *) (cl + NGX_HTTP_DEVMON_WS_WRITE_LINKS);
+    /*
+     * Frames are small and written as they come: with Nagle's algorithm
+     * one would wait for the ACK of the previous one, which the client's
+     * delayed ACK holds back for up to 40 ms.  nginx sets TCP_NODELAY on
+     * keepalive and upgraded proxy connections, not on one a module takes
+     * over, so it is done here, as the tcp_nodelay directive asks.
+     */
 
-    for (i = 0; i < NGX_HTTP_DEVMON_WS_WRITE_LINKS; i++) {
-        cl[i].buf = &b[i];
-        cl[i].next = NULL;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ws->chain = cl;
 
     ws->pong.data = ws->pong_buf;
     ws->pong.embedded = 1;
@@ -671,6 +675,7 @@ ngx_http_devmon_ws_read_handler(ngx_event_t *rev)
     ngx_connection_t      *c;
     ngx_http_request_t    *r;
     ngx_http_devmon_ws_t  *ws;
+    u_char                 buf[NGX_HTTP_DEVMON_WS_READ_SIZE];
 
     c = rev->data;
     r = c->data;
@@ -709,7 +714,13 @@ ngx_http_devmon_ws_read_handler(ngx_event_t *rev)
             return;
         }
 
-        n = c->recv(c, ws->rbuf, ws->rbuf_size);
+        /*
+         * The reader keeps what it needs across reads (a partial frame
+         * header, a control payload), a message in pieces is copied to
+         * ws->msg: nothing points into buf once it is processed.
+         */
+
+        n = c->recv(c, buf, NGX_HTTP_DEVMON_WS_READ_SIZE);
 
         if (n == NGX_AGAIN) {
             break;
@@ -724,7 +735,7 @@ ngx_http_devmon_ws_read_handler(ngx_event_t *rev)
             return;
         }
 
-        ngx_http_devmon_ws_process(ws, ws->rbuf, n);
+        ngx_http_devmon_ws_process(ws, buf, n);
     }
 
     if (ws->failed || ws->close_received) {
@@ -1415,14 +1426,8 @@ ngx_http_devmon_ws_write_handler(ngx_event_t *wev)
 static ngx_int_t
 ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws)
 {
-    ngx_buf_t                *b;
-    ngx_uint_t                i, n, sent;
-    ngx_chain_t              *cl, *chain;
-    ngx_connection_t         *c;
-    ngx_http_request_t       *r;
-    ngx_http_devmon_frame_t  *f;
+    ngx_http_request_t  *r;
 
-    c = ws->connection;
     r = ws->request;
 
     if (r->out) {
@@ -1436,16 +1441,109 @@ ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws)
         }
     }
 
-    chain = ws->chain;
+#if (NGX_SSL)
+    if (ws->connection->ssl) {
+        return ngx_http_devmon_ws_send_chain(ws);
+    }
+#endif
+
+    return ngx_http_devmon_ws_writev(ws);
+}
+
+
+/*
+ * A plain socket: the queued frames go straight from the ring to one
+ * writev, without the ngx_chain_t links and the generic send_chain
+ * (which would rebuild this very iovec from them).  At fan-out this runs
+ * once per client per turn of the loop.
+ */
+
+static ngx_int_t
+ngx_http_devmon_ws_writev(ngx_http_devmon_ws_t *ws)
+{
+    size_t                    size;
+    ssize_t                   n;
+    ngx_uint_t                i, count;
+    ngx_iovec_t               vec;
+    ngx_connection_t         *c;
+    ngx_http_devmon_frame_t  *f;
+    struct iovec              iovs[NGX_HTTP_DEVMON_WS_WRITE_LINKS];
+
+    c = ws->connection;
+
+    vec.iovs = iovs;
+    vec.nalloc = NGX_HTTP_DEVMON_WS_WRITE_LINKS;
+
+    while (c->write->ready && ws->out_n) {
+
+        count = ngx_min(ws->out_n, NGX_HTTP_DEVMON_WS_WRITE_LINKS);
+        size = 0;
+
+        for (i = 0; i < count; i++) {
+            f = ws->out[(ws->out_head + i) % ws->out_size];
+
+            iovs[i].iov_base = f->data + (i == 0 ? ws->out_sent : 0);
+            iovs[i].iov_len = f->len - (i == 0 ? ws->out_sent : 0);
+            size += iovs[i].iov_len;
+        }
+
+        vec.count = count;
+        vec.size = size;
+
+        n = ngx_writev(c, &vec);
+
+        if (n == NGX_ERROR) {
+            c->error = 1;
+            return NGX_ERROR;
+        }
+
+        if (n == NGX_AGAIN) {
+            c->write->ready = 0;
+            break;
+        }
+
+        c->sent += n;
+
+        ngx_http_devmon_ws_sent(ws, n);
+
+        if ((size_t) n < size) {
+            /* the socket is full: wait for the write event */
+            c->write->ready = 0;
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+#if (NGX_SSL)
+
+/* TLS: through the connection's send_chain, links on the stack */
+
+static ngx_int_t
+ngx_http_devmon_ws_send_chain(ngx_http_devmon_ws_t *ws)
+{
+    size_t                    size;
+    ngx_buf_t                *b;
+    ngx_uint_t                i, n;
+    ngx_chain_t              *cl;
+    ngx_connection_t         *c;
+    ngx_http_devmon_frame_t  *f;
+    ngx_chain_t               chain[NGX_HTTP_DEVMON_WS_WRITE_LINKS];
+    ngx_buf_t                 bufs[NGX_HTTP_DEVMON_WS_WRITE_LINKS];
+
+    c = ws->connection;
 
     while (c->write->ready
            && (ws->out_n || (c->buffered & NGX_LOWLEVEL_BUFFERED)))
     {
         n = ngx_min(ws->out_n, NGX_HTTP_DEVMON_WS_WRITE_LINKS);
+        size = 0;
 
         for (i = 0; i < n; i++) {
             f = ws->out[(ws->out_head + i) % ws->out_size];
-            b = chain[i].buf;
+            b = &bufs[i];
 
             ngx_memzero(b, sizeof(ngx_buf_t));
             b->pos = f->data + (i == 0 ? ws->out_sent : 0);
@@ -1453,13 +1551,15 @@ ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws)
             b->start = b->pos;
             b->end = b->last;
             b->memory = 1;
+            size += b->last - b->pos;
 
+            chain[i].buf = b;
             chain[i].next = (i + 1 < n) ? &chain[i + 1] : NULL;
         }
 
         if (n) {
             /* TLS buffers small writes unless told to flush */
-            chain[n - 1].buf->flush = 1;
+            bufs[n - 1].flush = 1;
         }
 
         cl = c->send_chain(c, n ? chain : NULL, 0);
@@ -1471,38 +1571,55 @@ ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws)
 
         /* the send functions advance each buffer's pos past what went out */
 
-        sent = 0;
-
         for (i = 0; i < n; i++) {
-            f = ws->out[ws->out_head];
-            b = chain[i].buf;
-
-            if (b->pos < b->last) {
-                ws->out_sent = b->pos - f->data;
-                break;
-            }
-
-            ws->out_head = (ws->out_head + 1) % ws->out_size;
-            ws->out_n--;
-            ws->out_bytes -= f->len;
-            ws->out_sent = 0;
-            sent++;
-
-            if (f->sent) {
-                f->sent(f);
-                f->sent = NULL;
-            }
-
-            ngx_http_devmon_frame_release(f);
+            size -= bufs[i].last - bufs[i].pos;
         }
 
-        if (sent < n || (n == 0 && (c->buffered & NGX_LOWLEVEL_BUFFERED))) {
+        ngx_http_devmon_ws_sent(ws, size);
+
+        if (cl || (n == 0 && (c->buffered & NGX_LOWLEVEL_BUFFERED))) {
             /* the socket is full: wait for the write event */
             break;
         }
     }
 
     return NGX_OK;
+}
+
+#endif
+
+
+/* sent bytes left the queue: whole frames are released */
+
+static void
+ngx_http_devmon_ws_sent(ngx_http_devmon_ws_t *ws, size_t sent)
+{
+    size_t                    left;
+    ngx_http_devmon_frame_t  *f;
+
+    while (sent && ws->out_n) {
+        f = ws->out[ws->out_head];
+        left = f->len - ws->out_sent;
+
+        if (sent < left) {
+            ws->out_sent += sent;
+            return;
+        }
+
+        sent -= left;
+
+        ws->out_head = (ws->out_head + 1) % ws->out_size;
+        ws->out_n--;
+        ws->out_bytes -= f->len;
+        ws->out_sent = 0;
+
+        if (f->sent) {
+            f->sent(f);
+            f->sent = NULL;
+        }
+
+        ngx_http_devmon_frame_release(f);
+    }
 }
 
 
