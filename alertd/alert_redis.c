@@ -590,7 +590,8 @@ alert_redis_on_read(redisAsyncContext *ac, void *r, void *data)
                     continue;
                 }
 
-                if (alert_event_parse(fields->element[f + 1]->str, &ev,
+                if (alert_event_parse(entry->element[0]->str,
+                                      fields->element[f + 1]->str, &ev,
                                       &root) > 0)
                 {
                     alert_state_event(a, &ev);

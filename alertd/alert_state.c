@@ -193,12 +193,16 @@ alert_region_get(alert_acct_t *a, const char *name, int create)
 /*
  * Only state and region events matter here; probe results (most of the
  * stream) are recognised without parsing them: the events probed writes
- * begin with "type", and anything else is parsed only if it has one.
+ * begin with "type", and anything else is parsed only if it has one.  The
+ * time is "t" when the event has one (published late), else the
+ * milliseconds of its stream id (published when it happened).
  */
 
 int
-alert_event_parse(const char *json, alert_event_t *ev, json_t **root)
+alert_event_parse(const char *id, const char *json, alert_event_t *ev,
+    json_t **root)
 {
+    char        *end;
     json_t      *r, *v;
     const char  *type;
 
@@ -221,6 +225,14 @@ alert_event_parse(const char *json, alert_event_t *ev, json_t **root)
 
     ev->region = json_string_value(json_object_get(r, "r"));
     ev->t = json_integer_value(json_object_get(r, "t"));
+
+    if (ev->t <= 0 && id != NULL) {
+        ev->t = strtoll(id, &end, 10);
+
+        if (*end != '-') {
+            ev->t = 0;
+        }
+    }
 
     if (type == NULL || ev->region == NULL || ev->t <= 0) {
         json_decref(r);

@@ -87,7 +87,8 @@ int alert_acct_init(alert_acct_t *a, const char *id,
 void alert_acct_reset(alert_acct_t *a);
 void alert_acct_free(alert_acct_t *a);
 
-int alert_event_parse(const char *json, alert_event_t *ev, json_t **root);
+int alert_event_parse(const char *id, const char *json, alert_event_t *ev,
+    json_t **root);
 void alert_state_event(alert_acct_t *a, const alert_event_t *ev);
 void alert_state_tick(alert_acct_t *a, int64_t now);
 void alert_state_drop_region_notes(alert_acct_t *a);

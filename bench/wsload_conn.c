@@ -974,7 +974,11 @@ wl_message(wl_worker_t *w, wl_conn_t *c, const char *p, size_t len,
 
         } else {
             st->controls++;
-            return;
+
+            /* {"type":"epoch",...}: the account's first history began */
+            if (len < 15 || memcmp(q, "epoch\"", 6) != 0) {
+                return;
+            }
         }
 
         q = memmem(p, len < 200 ? len : 200, "\"epoch\":", 8);

@@ -21,11 +21,15 @@
  *   hello      the server's hello message
  *   snapshot   { reset, devices, state }  the client state was replaced
  *   reset      the resume point was gone: history was missed
- *   event      a probe result { id, d, r, k, t, st, rt, pl, ... }
- *   state      a state change { type: "state", id, d, r, t, st, was, er }
+ *   epoch      { type: "epoch", epoch }  the account's first history began
+ *              (sent before its first event when hello had epoch "")
+ *   event      a probe result { id, d, r, k, st, rt, pl, ... }; its time
+ *              is eventTime(e): "t" if present (published late), else the
+ *              id's milliseconds
+ *   state      a state change { type: "state", id, d, r, st, was, er }
  *   device     { d, status, cause }  after either of the two above: the
  *              device's overall status (worst of its regions) and why
- *   heartbeat  a region heartbeat { type: "region", id, r, t, iv }
+ *   heartbeat  a region heartbeat { type: "region", id, r, iv }
  *   region     { r, stale }  a region went stale or came back
  *   broker     { state: "up" | "down" }  the server lost or regained Redis
  *   token      { exp }  a renewed token was accepted
@@ -74,6 +78,23 @@ parseId(id)
     }
 
     return [ms, seq];
+}
+
+
+/*
+ * An event's time in ms: its "t" when it has one (it was published late,
+ * e.g. after a Redis outage), else the milliseconds of its stream id (it
+ * was published within a second of being taken).  null: neither.
+ */
+
+export function
+eventTime(e)
+{
+    if (typeof e?.t === 'number' && Number.isFinite(e.t)) {
+        return e.t;
+    }
+
+    return parseId(e?.id)?.[0] ?? null;
 }
 
 
@@ -142,6 +163,23 @@ export class ResumePoint {
         }
 
         this.id = id;
+
+        return true;
+    }
+
+    /*
+     * The account's first history began after a snapshot with no epoch:
+     * this client follows it from its start, so it only learns its name
+     * (the resume id stays).  Returns true if the epoch was adopted.
+     */
+    adopt(epoch) {
+        if (typeof epoch !== 'string' || epoch === ''
+            || (this.epoch !== null && this.epoch !== ''))
+        {
+            return false;
+        }
+
+        this.epoch = epoch;
 
         return true;
     }
@@ -740,6 +778,13 @@ export class DevmonClient extends EventTarget {
             this.onSnapshot(msg);
             break;
 
+        case 'epoch':
+            /* sent before the first event of the account's first history */
+            if (this.resume.adopt(msg.epoch)) {
+                this.dispatch('epoch', msg);
+            }
+            break;
+
         case 'reset':
             this.stats.resets++;
             this.expectSnapshot = true;
@@ -1008,7 +1053,7 @@ export class DevmonClient extends EventTarget {
         const reg = this.regions.get(msg.r)
                     ?? { stale: false, t: 0, iv: 0, seen: 0 };
 
-        reg.t = msg.t ?? reg.t;
+        reg.t = eventTime(msg) ?? reg.t;
         reg.iv = msg.iv ?? reg.iv;
         reg.seen = Date.now();
         this.regions.set(msg.r, reg);

@@ -6,6 +6,9 @@
  */
 
 
+import { eventTime } from './devmon.js';
+
+
 /* fields kept per probe, in export order */
 export const FIELDS = ['id', 't', 'd', 'r', 'k', 'st', 'rt', 'pl', 'sc',
                       'dn', 'cn', 'tl', 'ft', 'er'];
@@ -92,6 +95,9 @@ export class ProbeBuffer {
                 p[f] = e[f];
             }
         }
+
+        /* a probe's t is always set: most events carry it in their id */
+        p.t = eventTime(e);
 
         /* events arrive in stream order; a late one is placed by time */
         if (this.length > 0 && p.t < this.at(this.length - 1).t) {

@@ -8,6 +8,9 @@
  */
 
 
+import { eventTime } from './devmon.js';
+
+
 const STATES = ['up', 'degraded', 'down', 'unknown'];
 const RANK = { up: 0, unknown: 1, degraded: 2, down: 3 };
 const RESORT_MS = 1000;
@@ -86,12 +89,16 @@ deviceRow(client, d)
                 continue;
             }
 
-            if (e.t > last) {
-                last = e.t;
+            const t = eventTime(e) ?? 0;
+
+            if (t > last) {
+                last = t;
             }
 
             /* the first listed kind is the one shown; newest region wins */
-            if (k === kinds[0] && (primary === null || e.t > primary.t)) {
+            if (k === kinds[0]
+                && (primary === null || t > (eventTime(primary) ?? 0)))
+            {
                 primary = e;
             }
         }
@@ -100,8 +107,10 @@ deviceRow(client, d)
     for (const r of regions) {
         const s = client.states.get(d + '|' + r);
 
-        if (s !== undefined && s.t > last && primary === null) {
-            last = s.t;
+        const t = s === undefined ? 0 : eventTime(s) ?? 0;
+
+        if (t > last && primary === null) {
+            last = t;
         }
     }
 

@@ -537,8 +537,15 @@ ngx_http_devmon_replay_snapshot_done(ngx_http_devmon_redis_t *rds,
     acc = cl->account;
 
     if (acc->epoch_len == 0 && cl->epoch_len) {
+        /* clients live on the empty history learn it has a name now */
         ngx_memcpy(acc->epoch, cl->epoch, cl->epoch_len);
         acc->epoch_len = cl->epoch_len;
+
+        ngx_http_devmon_stream_epoch(acc, NULL);
+
+    } else if (cl->epoch_len == 0 && acc->epoch_len) {
+        /* the history began after this snapshot: all of it comes live */
+        ngx_http_devmon_stream_epoch(acc, cl);
     }
 
     ngx_http_devmon_replay_flush(cl);
@@ -705,6 +712,9 @@ ngx_http_devmon_replay_backfill_done(ngx_http_devmon_redis_t *rds,
     entries = reply->element[2];
 
     acc->backfill = 0;
+
+    /* a first history that began while the link was down */
+    ngx_http_devmon_stream_epoch(acc, NULL);
 
     for (i = 0; i < entries->elements; i++) {
         ev = ngx_http_devmon_replay_entry(acc->worker->log,

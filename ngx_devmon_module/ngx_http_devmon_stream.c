@@ -1141,26 +1141,11 @@ ngx_http_devmon_stream_publish(ngx_http_devmon_account_t *acc, u_char *p,
     }
 
     if (acc->epoch_len == 0) {
+        /* the account's first history: its epoch goes before its event */
         ngx_memcpy(acc->epoch, pe.epoch, pe.epoch_len);
         acc->epoch_len = pe.epoch_len;
 
-        /*
-         * A snapshot taken before the stream existed has no epoch; the
-         * history that starts now is wholly delivered live, so those
-         * clients follow it and can resume in it.
-         */
-
-        for (q = ngx_queue_head(&acc->clients);
-             q != ngx_queue_sentinel(&acc->clients);
-             q = ngx_queue_next(q))
-        {
-            cl = ngx_queue_data(q, ngx_http_devmon_client_t, queue);
-
-            if (cl->have_point && cl->epoch_len == 0) {
-                ngx_memcpy(cl->epoch, pe.epoch, pe.epoch_len);
-                cl->epoch_len = pe.epoch_len;
-            }
-        }
+        ngx_http_devmon_stream_epoch(acc, NULL);
     }
 
     ev = ngx_http_devmon_event_create(w->log, NULL, 0, pe.json, pe.json_len);
@@ -1193,6 +1178,85 @@ ngx_http_devmon_stream_publish(ngx_http_devmon_account_t *acc, u_char *p,
     }
 
     ngx_http_devmon_event_release(ev);
+}
+
+
+/*
+ * A snapshot taken before the account's stream existed has an empty epoch.
+ * The history that starts after it is wholly delivered live, so such
+ * clients follow it from its first event: they are told its epoch before
+ * that event, in {"type":"epoch","epoch":"E"} (one frame for all of them),
+ * and can resume in it.  only: that client alone (its snapshot just came),
+ * else every live client still on the empty epoch.
+ */
+
+void
+ngx_http_devmon_stream_epoch(ngx_http_devmon_account_t *acc,
+    ngx_http_devmon_client_t *only)
+{
+    u_char                    *p;
+    ngx_uint_t                 closing;
+    ngx_queue_t               *q;
+    ngx_http_devmon_frame_t   *f;
+    ngx_http_devmon_client_t  *cl;
+    u_char                     text[sizeof("{\"type\":\"epoch\","
+                                           "\"epoch\":\"\"}")
+                                    + NGX_DEVMON_EPOCH_LEN * 6];
+
+    if (acc->epoch_len == 0) {
+        return;
+    }
+
+    f = NULL;
+
+    for (q = ngx_queue_head(&acc->clients);
+         q != ngx_queue_sentinel(&acc->clients);
+         q = ngx_queue_next(q))
+    {
+        cl = ngx_queue_data(q, ngx_http_devmon_client_t, queue);
+
+        if ((only ? cl != only : cl->state != NGX_HTTP_DEVMON_CLIENT_LIVE)
+            || cl->closed || !cl->have_point || cl->epoch_len)
+        {
+            continue;
+        }
+
+        if (f == NULL) {
+            p = ngx_cpymem(text, "{\"type\":\"epoch\",\"epoch\":\"",
+                           sizeof("{\"type\":\"epoch\",\"epoch\":\"") - 1);
+            p = (u_char *) ngx_escape_json(p, acc->epoch, acc->epoch_len);
+            p = ngx_cpymem(p, "\"}", 2);
+
+            f = ngx_http_devmon_frame_create(acc->worker->log,
+                                             NGX_DEVMON_WS_OP_TEXT, text,
+                                             p - text);
+            if (f == NULL) {
+                /* untold, they stay on the empty epoch: a resume resets */
+                return;
+            }
+        }
+
+        ngx_memcpy(cl->epoch, acc->epoch, acc->epoch_len);
+        cl->epoch_len = acc->epoch_len;
+
+        closing = cl->ws->close_sent;
+
+        if (ngx_http_devmon_ws_send(cl->ws, f) == NGX_OK) {
+            ngx_http_devmon_stats_inc(cl->worker->stats, frames, 1);
+            ngx_http_devmon_stats_inc(cl->worker->stats, bytes, f->len);
+
+        } else {
+            if (!closing) {
+                ngx_http_devmon_stats_inc(cl->worker->stats, slow_closes, 1);
+            }
+
+            cl->closed = 1;
+        }
+    }
+
+    if (f) {
+        ngx_http_devmon_frame_release(f);
+    }
 }
 
 

@@ -160,6 +160,8 @@ ngx_int_t ngx_http_devmon_stream_unavailable(ngx_http_request_t *r);
 ngx_int_t ngx_http_devmon_stream_hello(ngx_http_devmon_client_t *cl,
     u_char *epoch, size_t len);
 
+void ngx_http_devmon_stream_epoch(ngx_http_devmon_account_t *acc,
+    ngx_http_devmon_client_t *only);
 void ngx_http_devmon_stream_deliver(ngx_http_devmon_account_t *acc,
     ngx_http_devmon_event_t *ev);
 void ngx_http_devmon_stream_send(ngx_http_devmon_client_t *cl,

@@ -199,7 +199,8 @@ cli_submit(char *account, char *field, char *json)
 
     cli.total++;
 
-    return publish_event(account, field, json, strlen(json), 1, cli_done,
+    /* the event goes as given: with "t" if the caller wants one */
+    return publish_event(account, field, json, strlen(json), 0, 1, cli_done,
                          NULL);
 }
 

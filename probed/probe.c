@@ -364,7 +364,6 @@ probe_transition(device_t *dev, int was, const char *er, int64_t now)
 
     rs.device = dev->cd->id;
     rs.region = probe_conf->region;
-    rs.t = now;
     rs.st = dev->state.st;
     rs.was = was;
     rs.er = er;
@@ -376,7 +375,7 @@ probe_transition(device_t *dev, int was, const char *er, int64_t now)
 
     /* state changes are the last thing a full backlog gives up */
     if (n < sizeof(buf)) {
-        publish_event(dev->acct->id, field, buf, n, 1, NULL, NULL);
+        publish_event(dev->acct->id, field, buf, n, now, 1, NULL, NULL);
     }
 
     probe_counters.changes++;
@@ -437,7 +436,7 @@ probe_done(probe_t *p, result_t *r)
              probe_conf->region, probe_kind_names[p->kind]);
 
     if (n < sizeof(buf)) {
-        publish_event(dev->acct->id, field, buf, n, 0, NULL, NULL);
+        publish_event(dev->acct->id, field, buf, n, r->t, 0, NULL, NULL);
     } else {
         log_error("%s/%s: %s event too large", dev->acct->id, dev->cd->id,
                   probe_kind_names[p->kind]);
@@ -572,13 +571,13 @@ probe_heartbeat(int64_t interval_ms)
 
     now = probed_now_ms();
 
-    n = result_encode_heartbeat(probe_conf->region, now, interval_ms,
+    n = result_encode_heartbeat(probe_conf->region, interval_ms,
                                 region_ok(), buf, sizeof(buf));
     snprintf(field, sizeof(field), "|%s|hb", probe_conf->region);
 
     for (i = 0; i < probe_conf->naccounts; i++) {
-        publish_event(probe_conf->accounts[i].id, field, buf, n, 0, NULL,
-                      NULL);
+        publish_event(probe_conf->accounts[i].id, field, buf, n, now, 0,
+                      NULL, NULL);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <openssl/sha.h>
 
+#include "probed.h"
 #include "log.h"
 #include "backlog.h"
 #include "redis_link.h"
@@ -15,6 +16,9 @@
 #define PUB_BACKOFF_MIN     0.1
 #define PUB_BACKOFF_MAX     5.0
 #define PUB_REPLY_TIMEOUT   10.0
+
+/* room for the "t" member publish_stamp() may add: "t":<20 digits>, */
+#define PUB_STAMP_LEN       (sizeof("\"t\":,") - 1 + 20)
 
 
 typedef enum {
@@ -33,6 +37,7 @@ typedef struct {
     char                   *field;
     char                   *json;
     size_t                  jlen;
+    int64_t                 taken;          /* 0: no "t" to add */
     char                    mem[];
 } pub_item_t;
 
@@ -180,7 +185,8 @@ publish_item(int op, const char *account, const char *field,
     alen = strlen(account);
     flen = strlen(field);
 
-    it = malloc(sizeof(pub_item_t) + alen + flen + jlen + 3);
+    it = malloc(sizeof(pub_item_t) + alen + flen + jlen + PUB_STAMP_LEN
+                + 3);
     if (it == NULL) {
         return NULL;
     }
@@ -227,7 +233,7 @@ publish_trim(void)
 
 int
 publish_event(const char *account, const char *field, const char *json,
-    size_t len, int prio, publish_done_pt cb, void *data)
+    size_t len, int64_t taken, int prio, publish_done_pt cb, void *data)
 {
     pub_item_t  *it;
 
@@ -236,6 +242,7 @@ publish_event(const char *account, const char *field, const char *json,
         return -1;
     }
 
+    it->taken = taken;
     it->link.prio = prio ? 1 : 0;
     it->cb = cb;
     it->data = data;
@@ -245,6 +252,33 @@ publish_event(const char *account, const char *field, const char *json,
     publish_pump();
 
     return 0;
+}
+
+
+/*
+ * Adds "t":t as the first member of the JSON object in json (which has
+ * room for PUB_STAMP_LEN more bytes); returns the new length.  The one
+ * place where an event gets "t": readers take a missing "t" as the time
+ * in the event's stream id.
+ */
+
+size_t
+publish_stamp(char *json, size_t len, int64_t t)
+{
+    int   n;
+    char  member[PUB_STAMP_LEN + 1];
+
+    if (len < 2 || json[0] != '{') {
+        return len;
+    }
+
+    n = snprintf(member, sizeof(member), "\"t\":%lld%s", (long long) t,
+                 json[1] == '}' ? "" : ",");
+
+    memmove(json + 1 + n, json + 1, len);    /* the NUL too */
+    memcpy(json + 1, member, n);
+
+    return len + n;
 }
 
 
@@ -480,6 +514,12 @@ publish_send(pub_item_t *it)
 
     if (it->op == PUB_EVAL) {
         snprintf(maxlen, sizeof(maxlen), "%d", pub.conf.maxlen);
+
+        /* waited in the backlog: its stream id no longer tells its time */
+        if (it->taken > 0 && probed_now_ms() - it->taken >= PUBLISH_LATE_MS) {
+            it->jlen = publish_stamp(it->json, it->jlen, it->taken);
+            it->taken = 0;
+        }
 
         argv[0] = "EVALSHA";
         argv[1] = pub.sha;

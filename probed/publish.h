@@ -31,8 +31,16 @@ typedef void (*publish_done_pt)(void *data, const char *id,
 
 int publish_init(struct event_base *base, const publish_conf_t *pc);
 void publish_reconfigure(const publish_conf_t *pc);
+/*
+ * An event's time is its stream id's (when it is published); taken is when
+ * the result was taken (epoch ms): an event published PUBLISH_LATE_MS or
+ * more after it gets "t":taken.  taken 0: the JSON goes as given.
+ */
+#define PUBLISH_LATE_MS     1000
+
 int publish_event(const char *account, const char *field, const char *json,
-    size_t len, int prio, publish_done_pt cb, void *data);
+    size_t len, int64_t taken, int prio, publish_done_pt cb, void *data);
+size_t publish_stamp(char *json, size_t len, int64_t t);
 int publish_device(const char *account, const char *device,
     const char *json);
 void publish_set_idle(void (*idle)(void *data), void *data);

@@ -77,6 +77,8 @@ json_put_string(char *buf, size_t size, const char *s)
 /*
  * Milliseconds with as few characters as the precision deserves: two
  * decimals below 1 ms, one below 100 ms, none above; no trailing zeros.
+ * A measured time never reads as 0: below 0.005 ms (loopback) it is
+ * written 0.01, the finest step the format has.
  */
 
 size_t
@@ -87,6 +89,9 @@ json_put_ms(char *buf, size_t size, double v)
 
     if (v < 0 || !isfinite(v)) {
         v = 0;
+
+    } else if (v > 0 && v < 0.005) {
+        v = 0.01;
     }
 
     len = snprintf(tmp, sizeof(tmp), v < 1 ? "%.2f" : v < 100 ? "%.1f"
@@ -106,9 +111,10 @@ json_put_ms(char *buf, size_t size, double v)
 
 
 /*
- * {"d":..,"r":..,"k":..,"t":..,"st":..,...}: members that carry nothing
- * (zero loss, absent phases) are left out to keep events small; a reader
- * takes a missing "pl" as 0.
+ * {"d":..,"r":..,"k":..,"st":..,...}: members that carry nothing (zero
+ * loss, jitter under 0.005 ms, absent phases) are left out to keep events
+ * small; a reader takes a missing "pl" or "jt" as 0.  No "t": an event's
+ * time is its stream id's, unless publish_send() adds "t" to a late one.
  */
 
 size_t
@@ -123,8 +129,8 @@ result_encode(const result_t *r, const char *device, const char *region,
     PUT_STR(device);
     PUT(",\"r\":");
     PUT_STR(region);
-    PUT(",\"k\":\"%s\",\"t\":%lld,\"st\":\"%s\"", probe_kind_names[r->kind],
-        (long long) r->t, probe_st_names[r->st]);
+    PUT(",\"k\":\"%s\",\"st\":\"%s\"", probe_kind_names[r->kind],
+        probe_st_names[r->st]);
 
     if (r->rt >= 0) {
         PUT(",\"rt\":");
@@ -201,8 +207,8 @@ result_encode_state(const result_state_t *s, char *buf, size_t size)
     PUT_STR(s->device);
     PUT(",\"r\":");
     PUT_STR(s->region);
-    PUT(",\"t\":%lld,\"st\":\"%s\",\"was\":\"%s\"", (long long) s->t,
-        probe_st_names[s->st], probe_st_names[s->was]);
+    PUT(",\"st\":\"%s\",\"was\":\"%s\"", probe_st_names[s->st],
+        probe_st_names[s->was]);
 
     if (s->er != NULL) {
         PUT(",\"er\":\"%s\"", s->er);
@@ -219,8 +225,8 @@ result_encode_state(const result_state_t *s, char *buf, size_t size)
 
 
 size_t
-result_encode_heartbeat(const char *region, int64_t t, int64_t interval_ms,
-    int ok, char *buf, size_t size)
+result_encode_heartbeat(const char *region, int64_t interval_ms, int ok,
+    char *buf, size_t size)
 {
     size_t  n;
 
@@ -228,7 +234,7 @@ result_encode_heartbeat(const char *region, int64_t t, int64_t interval_ms,
 
     PUT("{\"type\":\"region\",\"r\":");
     PUT_STR(region);
-    PUT(",\"t\":%lld,\"iv\":%lld", (long long) t, (long long) interval_ms);
+    PUT(",\"iv\":%lld", (long long) interval_ms);
 
     /* the region's own check (region_check); -1: none configured */
     if (ok >= 0) {

@@ -16,7 +16,7 @@ typedef struct {
     int             kind;
     int             st;
     const char     *er;             /* static failure reason or NULL */
-    int64_t         t;              /* epoch ms */
+    int64_t         t;              /* epoch ms, when taken */
     double          rt;             /* response ms */
     double          pl;             /* loss percent */
     double          jt;             /* jitter ms */
@@ -36,7 +36,6 @@ typedef struct {
 typedef struct {
     const char     *device;
     const char     *region;
-    int64_t         t;
     int             st;
     int             was;
     const char     *er;
@@ -48,8 +47,8 @@ void result_init(result_t *r, int kind);
 size_t result_encode(const result_t *r, const char *device, const char *region,
     char *buf, size_t size);
 size_t result_encode_state(const result_state_t *s, char *buf, size_t size);
-size_t result_encode_heartbeat(const char *region, int64_t t,
-    int64_t interval_ms, int ok, char *buf, size_t size);
+size_t result_encode_heartbeat(const char *region, int64_t interval_ms,
+    int ok, char *buf, size_t size);
 size_t json_put_string(char *buf, size_t size, const char *s);
 size_t json_put_ms(char *buf, size_t size, double v);
 

@@ -239,6 +239,34 @@ main(void)
         alert_msg_free(m);
     }
 
+    {
+        json_t         *root;
+        alert_event_t   ev;
+
+        /* an event's time: "t" if it has one, else its stream id's ms */
+        CHECK(alert_event_parse("1795393528897-0",
+                  "{\"type\":\"state\",\"d\":\"sw1\",\"r\":\"fra\","
+                  "\"st\":\"down\",\"was\":\"up\"}", &ev, &root) == 1
+              && ev.t == 1795393528897LL,
+              "a prompt state change takes its time from the stream id");
+        json_decref(root);
+
+        CHECK(alert_event_parse("1795393528897-0",
+                  "{\"t\":1795393520000,\"type\":\"state\",\"d\":\"sw1\","
+                  "\"r\":\"fra\",\"st\":\"down\",\"was\":\"up\"}", &ev,
+                  &root) == 1
+              && ev.t == 1795393520000LL,
+              "a late state change keeps its own \"t\"");
+        json_decref(root);
+
+        CHECK(alert_event_parse("1795393528897-0",
+                  "{\"type\":\"region\",\"r\":\"fra\",\"iv\":30000}",
+                  &ev, &root) == 1
+              && ev.region_ev && ev.t == 1795393528897LL,
+              "a heartbeat without \"t\" is timed by its id");
+        json_decref(root);
+    }
+
     alert_acct_free(&a);
     alert_acct_free(&b);
 

@@ -11,6 +11,7 @@
 #include "result.h"
 #include "sched.h"
 #include "probe.h"
+#include "publish.h"
 
 
 static int  unit_n;
@@ -355,8 +356,8 @@ test_sched(void)
 static void
 test_result(void)
 {
-    char      buf[1024];
-    size_t    n;
+    char      buf[1024], json[256];
+    size_t    n, len;
     result_t  r;
 
     result_init(&r, KIND_ICMP);
@@ -367,13 +368,29 @@ test_result(void)
 
     n = result_encode(&r, "core-sw1", "fra", buf, sizeof(buf));
     ok(strcmp(buf, "{\"d\":\"core-sw1\",\"r\":\"fra\",\"k\":\"icmp\","
-                   "\"t\":1732270000123,\"st\":\"up\",\"rt\":1.8}") == 0,
-       "event: compact ICMP encoding");
+                   "\"st\":\"up\",\"rt\":1.8}") == 0,
+       "event: compact ICMP encoding, no \"t\"");
 
-    /* on the wire: "id" is spliced in by the script, plus 2 bytes of
-     * WebSocket frame header */
-    ok(n + strlen("\"id\":\"1732270000123-0\",") + 2 < 100,
-       "event: a typical ICMP event is under 100 bytes on the wire");
+    /*
+     * The wire budget: a realistic ICMP result with jitter, as a client
+     * gets it (publish.lua puts "id" first; a 13-digit ms id), in a
+     * WebSocket frame with its 2-byte header.
+     */
+
+    r.rt = 23.4;
+    r.jt = 1.2;
+    n = result_encode(&r, "core-sw1", "fra", buf, sizeof(buf));
+    len = strlen("\"id\":\"1795393528897-0\",") + n + 2;
+    ok(strstr(buf, "\"rt\":23.4,\"jt\":1.2}") != NULL && len < 100,
+       "event: an ICMP event with jitter is under 100 bytes framed");
+    printf("# framed ICMP event with jitter: %zu bytes\n", len);
+
+    r.rt = 0.004;
+    r.jt = 0.004;
+    result_encode(&r, "core-sw1", "fra", buf, sizeof(buf));
+    ok(strstr(buf, "\"rt\":0.01}") != NULL,
+       "event: loopback rt below 0.005 ms is 0.01, jitter that rounds to 0 "
+       "left out");
 
     r.pl = 33.3;
     r.jt = 0.4;
@@ -389,6 +406,21 @@ test_result(void)
     ok(strcmp(buf, "123") == 0, "event: ms over 100 without decimals");
     json_put_ms(buf, sizeof(buf), 0.049);
     ok(strcmp(buf, "0.05") == 0, "event: sub-ms with two decimals");
+    json_put_ms(buf, sizeof(buf), 0);
+    ok(strcmp(buf, "0") == 0, "event: exactly 0 ms stays 0");
+
+    /* a late event: "t" goes in first, the rest is kept byte for byte */
+    strcpy(json, "{\"d\":\"x\",\"st\":\"up\"}");
+    len = publish_stamp(json, strlen(json), 1732270000123LL);
+    ok(len == strlen(json)
+       && strcmp(json, "{\"t\":1732270000123,\"d\":\"x\",\"st\":\"up\"}")
+          == 0,
+       "publish: a late event gets \"t\" as its first member");
+
+    strcpy(json, "{}");
+    len = publish_stamp(json, 2, 5);
+    ok(len == 7 && strcmp(json, "{\"t\":5}") == 0,
+       "publish: \"t\" in an empty object");
 }
 
 

@@ -8,7 +8,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Time::HiRes qw(sleep);
+use Time::HiRes qw(sleep time);
 use AlertTest;
 
 my $root = root();
@@ -57,6 +57,7 @@ start_probed(name => 'p', redis => $redis, accounts => [{
 ok(wait_for(10, sub { redis($redis, 'HGET', 'devmon:{acme}:state',
                             'db1|t1|state') =~ /"st":"up"/ }), 'device up');
 
+my $t_off = int(time * 1000);
 target_off($target);
 ok(wait_for(15, sub { scalar(mails($smtp->{dir})) >= 2
                       && scalar(webhooks($hook->{dir})) >= 2 }),
@@ -76,6 +77,11 @@ ok($json && $json->{kind} eq 'offline' && $json->{device} eq 'db1'
    && $json->{region} eq 't1' && $json->{er} eq 'refused' && $json->{t} > 0,
    'JSON webhook body carries kind, device, address, account, region, '
    . 'reason, time');
+# probed publishes promptly, without "t": the time is the stream id's
+cmp_ok($json && $json->{t} // 0, '>=', $t_off,
+       'the alert time is when the change was published, not before');
+cmp_ok($json && $json->{t} // 0, '<', $t_off + 10000,
+       'the alert time is within the 10 s the change took to arrive');
 like($slack->{text} // '', qr/OFFLINE.*db1/, 'Slack body has a text');
 
 # dave changes his mind while the device is down: no restart

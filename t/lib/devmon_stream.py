@@ -102,10 +102,11 @@ def redis(*args, port=None):
 
 
 def event(dev, region="fra", kind="icmp", t=None, st="up", rt=1.8):
-    """(state field, event JSON without id), as probed writes them."""
-    t = t if t is not None else int(time.time() * 1000)
-    body = ('{"d":"%s","r":"%s","k":"%s","t":%d,"st":"%s","rt":%s,"pl":0}'
-            % (dev, region, kind, t, st, rt))
+    """(state field, event JSON without id), as probed writes them: "t"
+    only when given (probed adds it to late events only)."""
+    body = ('{"d":"%s","r":"%s","k":"%s",%s"st":"%s","rt":%s,"pl":0}'
+            % (dev, region, kind, '"t":%d,' % t if t is not None else "",
+               st, rt))
     return ("%s|%s|%s" % (dev, region, kind), body)
 
 
@@ -240,7 +241,7 @@ class Collector:
                 m = json.loads(raw)
                 if "type" in m:
                     self.control.append(m)
-                    if m["type"] in ("hello", "snapshot", "reset"):
+                    if m["type"] in ("hello", "snapshot", "reset", "epoch"):
                         self.epoch = m.get("epoch", self.epoch)
                     if m["type"] == "snapshot":
                         self.last = m["id"]

@@ -31,7 +31,7 @@ my $conf = {
 sub heartbeats {
     my ($from, $to) = @_;
     return grep { ($_->{type} // '') eq 'region'
-                  && $_->{t} >= $from * 1000 && $_->{t} <= $to * 1000 }
+                  && $_->{_t} >= $from * 1000 && $_->{_t} <= $to * 1000 }
         stream_events($port, 'sig');
 }
 

@@ -127,8 +127,11 @@ cmp_ok($n, '>=', 2 * @devices, "$n results checked");
 is($bad, 0, 'every result is attributed to the right host (loss, rtt, state)');
 
 my @lo_ev = @{ $res{'h127-0-1-1'} || [] };
-like($lo_ev[0]{_raw} // '', qr/^\{"d":"h127-0-1-1","r":"lab","k":"icmp","t":\d+,"st":"up","rt":[\d.]+(,"jt":[\d.]+)?\}$/,
-     'compact ICMP event');
+like($lo_ev[0]{_raw} // '', qr/^\{"d":"h127-0-1-1","r":"lab","k":"icmp","st":"up","rt":[\d.]+(,"jt":[\d.]+)?\}$/,
+     'compact ICMP event, published at once: no "t"');
+# on the wire: "id" first, then a 2-byte WebSocket frame header
+my $framed = length($lo_ev[0]{_raw} // '') + length(qq("id":"$lo_ev[0]{id}",)) + 2;
+cmp_ok($framed, '<', 100, "a real ICMP event is $framed bytes framed");
 
 my $state = state_hash($port, 'net');
 my ($dn) = grep { $kind{$_->{address}} eq 'down' } @devices;

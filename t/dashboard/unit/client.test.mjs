@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { backoffDelay, compareIds, parseId, ResumePoint, tokenExpiry,
-         closeAction, worstState, DevmonClient } from
+         closeAction, worstState, eventTime, DevmonClient } from
          '../../../dashboard/devmon.js';
 
 
@@ -65,6 +65,54 @@ test('resume point advances, drops replays and restarts on a new epoch',
     assert.equal(rp.query(), null);
     rp.rebase('9-0');
     assert.equal(rp.query(), '18:9-0');
+});
+
+test('an event\'s time is its "t", else its stream id\'s milliseconds',
+     () => {
+    assert.equal(eventTime({ id: '1795393528897-0', d: 'sw1' }),
+                 1795393528897, 'published at once: no "t"');
+    assert.equal(eventTime({ id: '1795393528897-3', t: 1795393520000 }),
+                 1795393520000, 'published late: its own "t"');
+    assert.equal(eventTime({ type: 'region', id: '42-0', iv: 1000 }), 42);
+    assert.equal(eventTime({ t: 7 }), 7, 'no id, a "t"');
+    assert.equal(eventTime({ id: 'garbage' }), null);
+    assert.equal(eventTime(null), null);
+});
+
+test('an account\'s first epoch is adopted without losing the resume id',
+     () => {
+    const rp = new ResumePoint();
+
+    rp.setEpoch('');
+    rp.rebase('0-0');
+    assert.equal(rp.query(), ':0-0', 'empty history');
+    assert.equal(rp.adopt('1795394777174053'), true);
+    assert.equal(rp.query(), '1795394777174053:0-0', 'id kept');
+    assert.equal(rp.accept('1795394777174-0'), true);
+    assert.equal(rp.query(), '1795394777174053:1795394777174-0');
+    assert.equal(rp.adopt('999'), false, 'only an empty epoch is named');
+    assert.equal(rp.adopt(''), false);
+    assert.equal(rp.epoch, '1795394777174053');
+});
+
+test('client: "epoch" before the first event makes the resume point valid',
+     (t) => {
+    const c = new DevmonClient({ url: 'ws://127.0.0.1:1/ws' });
+    const seen = [];
+
+    t.after(() => c.clearTimers());
+    c.addEventListener('epoch', (ev) => seen.push(ev.detail.epoch));
+
+    c.handle({ type: 'hello', session: 's1', epoch: '' });
+    c.handle({ type: 'snapshot', epoch: '', id: '0-0', devices: [],
+               state: [] });
+    assert.equal(c.resume.query(), ':0-0');
+    c.handle({ type: 'epoch', epoch: '1795394777174053' });
+    c.handle({ id: '1795394777174-0', d: 'sw1', r: 'lab', k: 'icmp',
+               st: 'up', rt: 1 });
+    assert.equal(c.resume.query(), '1795394777174053:1795394777174-0');
+    assert.deepEqual(seen, ['1795394777174053']);
+    assert.equal(c.stats.resets, 0);
 });
 
 test('token expiry is read from the JWT payload', () => {

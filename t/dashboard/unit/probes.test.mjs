@@ -141,6 +141,20 @@ test('table figures come from the first check kind and newest result',
     assert.equal(v.rt, 9);
     assert.equal(v.pl, 33.3);
     assert.equal(v.t, 8);
+
+    /* events published at once have no "t": the last check is the id's */
+    c.handle({ id: '9000-0', d: 'r1', r: 'b', k: 'icmp', st: 'up', rt: 3 });
+    assert.equal(deviceRow(c, 'r1').t, 9000, 'time from the stream id');
+    assert.equal(deviceRow(c, 'r1').rt, 3, 'the newest result by that time');
+
+    const pb = new ProbeBuffer(10);
+
+    pb.push({ id: '5000-0', d: 'r1', r: 'b', k: 'icmp', st: 'up', rt: 1 });
+    pb.push({ id: '9000-0', t: 4000, d: 'r1', r: 'b', k: 'icmp', st: 'up',
+              rt: 2 });
+    assert.deepEqual(pb.toArray().map((p) => [p.id, p.t]),
+                     [['9000-0', 4000], ['5000-0', 5000]],
+                     'a probe\'s time: "t", else the id\'s; placed by time');
     assert.equal(formatMs(1.234), '1.23 ms');
     assert.equal(formatMs(123.4), '123 ms');
     assert.equal(formatMs(null), '\u2013');

@@ -150,6 +150,8 @@ sub stream_events {
         my $ev = $JSON->decode($f{e});
         $ev->{id} = $id;
         $ev->{_raw} = $f{e};
+        # its time: "t" when it was published late, else the id's ms
+        $ev->{_t} = $ev->{t} // ($id =~ /^(\d+)-/)[0];
         push @ev, $ev;
     }
     return @ev;
