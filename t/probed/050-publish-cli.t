@@ -37,7 +37,7 @@ my @ids = map { (split ' ')[0] } @lines;
 is_deeply(\@ids, [ map { $_->{id} } @ev ], 'printed ids are the stream ids, in order');
 ok(!exists state_hash($port, 'acme')->{''}, 'field "-" stores no state');
 
-$out = `$pub -p 6437 a b '{}' 2>&1`;
+$out = `$pub -p 6430 a b '{}' 2>&1`;
 isnt($? >> 8, 0, 'no Redis: non-zero exit');
 like($out, qr/devmon-publish: .*refused/i, 'no Redis: says why');
 
