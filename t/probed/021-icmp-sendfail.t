@@ -11,7 +11,7 @@ use Test::More;
 use Devmon::Probed;
 
 my $dir = tmp_dir();
-my $port = 6431;
+my $port = 6429;
 my $redis = start_redis($dir, $port);
 
 my @good = map { "127.0.3.$_" } 1 .. 5;
