@@ -8,7 +8,7 @@ import { DeviceView } from './device.js';
 
 const TOKEN_KEY = 'devmon.token';
 const BUFFER_PROBES = 360;
-const KEEP_IDS = 200000;
+const STATUS_LOG = 200;
 const STATUS_TEXT = {
     connecting: 'Connecting',
     live: 'Live',
@@ -69,6 +69,8 @@ askToken(reason)
     document.getElementById('token-why').textContent =
         reason === 'account'
         ? 'The server no longer accepts this token for its account.'
+        : reason === 'refused'
+        ? 'The server refused the connection: the token may be invalid.'
         : 'The token has expired or is about to.';
     input.value = '';
 
@@ -118,7 +120,8 @@ main()
         url: wsUrl(),
         token: takeToken(),
         getToken: getToken,
-        keepIds: KEEP_IDS
+        /* ids kept for the tests' exactly-once checks (an init script) */
+        keepIds: Number(window.devmonKeepIds) || 0
     });
     const buffers = new Map();
     const statusLog = [];
@@ -207,6 +210,10 @@ main()
         const conn = document.getElementById('conn');
 
         statusLog.push({ t: Date.now(), status });
+
+        if (statusLog.length > STATUS_LOG) {
+            statusLog.splice(0, statusLog.length - STATUS_LOG);
+        }
         conn.className = 'conn conn-' + status;
         document.getElementById('conn-text').textContent =
             STATUS_TEXT[status] ?? status;
@@ -223,6 +230,13 @@ main()
         for (const e of ev.detail.state) {
             if (e && e.type === undefined && e.d !== undefined) {
                 addProbe(e);
+            }
+        }
+
+        /* the charts' buffers of devices that left go with them */
+        for (const key of buffers.keys()) {
+            if (!client.devices.has(key.slice(0, key.indexOf('|')))) {
+                buffers.delete(key);
             }
         }
 
@@ -277,16 +291,22 @@ main()
     });
 
     client.addEventListener('tokenrequired', (ev) => {
-        banner('token', 'error', ev.detail.reason === 'account'
-               ? 'This token is not valid for the account any more.'
-               : 'The session token has expired.', {
+        const why = {
+            account: 'This token is not valid for the account any more.',
+            refused: 'The server refused the connection: the token may be'
+                     + ' invalid, or the server unavailable.'
+        };
+
+        banner('token', 'error', why[ev.detail.reason]
+               ?? 'The session token has expired.', {
                    label: 'Enter a token',
                    run: async () => {
                        const token = await askToken(ev.detail.reason);
 
-                       if (token) {
+                       /* empty after a refusal: try the same one again */
+                       if (token || ev.detail.reason === 'refused') {
                            banner('token', null, null);
-                           client.setToken(token);
+                           client.setToken(token || client.token);
                        }
                    }
                });
@@ -330,7 +350,6 @@ main()
      * exposes nothing the page does not already hold, never the token.
      */
     window.__devmon = {
-        client: client,
         eventIds: () => client.eventIds(),
         status: () => client.status,
         statusLog: () => statusLog.slice(),

@@ -61,6 +61,7 @@ export class DeviceView {
         this.plot = null;
         this.plotMode = null;
         this.uPlot = null;
+        this.probeRows = null;        /* probe id -> its table row */
         this.dirty = false;
         this.lastDraw = 0;
         this.drawTimer = null;
@@ -364,6 +365,7 @@ export class DeviceView {
 
         this.dirty = true;
         this.lastDraw = 0;
+        this.probeRows = null;
         this.requestFrame();
     }
 
@@ -392,7 +394,7 @@ export class DeviceView {
 
         this.drawn = all;
         this.writeSummary(visible, med);
-        this.writeRows(visible, med);
+        this.writeRows(visible, rebuild);
 
         let uPlot;
 
@@ -450,44 +452,105 @@ export class DeviceView {
             + ' at \u22653\u00d7 the median.';
     }
 
-    writeRows(visible, med) {
-        const { flags } = flagProbes(visible);
-        const frag = document.createDocumentFragment();
-        const n = visible.length;
+    probeRow(p, flag) {
+        const tr = el('tr', undefined, FLAG_CLASS[flag]);
+        const detail = [];
 
-        for (let i = n - 1; i >= 0 && n - i <= MAX_ROWS; i--) {
-            const p = visible[i];
-            const tr = el('tr', undefined, FLAG_CLASS[flags[i]]);
-            const detail = [];
-
-            if (p.sc !== undefined) {
-                detail.push('HTTP ' + p.sc);
-            }
-
-            for (const [f, label] of [['dn', 'DNS'], ['cn', 'connect'],
-                                      ['tl', 'TLS'], ['ft', 'TTFB']])
-            {
-                if (typeof p[f] === 'number') {
-                    detail.push(label + ' ' + formatMs(p[f]));
-                }
-            }
-
-            if (p.er) {
-                detail.push('error: ' + p.er);
-            }
-
-            tr.appendChild(el('td', formatTime(p.t)));
-            tr.appendChild(el('td', p.st ?? ''));
-            tr.appendChild(el('td', formatMs(p.rt), 'num'));
-            tr.appendChild(el('td', formatPct(lossOf(p)), 'num'));
-            tr.appendChild(el('td', detail.join(', ')));
-            tr.appendChild(el('td', FLAG_LABEL[flags[i]], 'flag'));
-            tr.dataset.id = p.id ?? '';
-            frag.appendChild(tr);
+        if (p.sc !== undefined) {
+            detail.push('HTTP ' + p.sc);
         }
 
-        this.rowsEl.textContent = '';
-        this.rowsEl.appendChild(frag);
+        for (const [f, label] of [['dn', 'DNS'], ['cn', 'connect'],
+                                  ['tl', 'TLS'], ['ft', 'TTFB']])
+        {
+            if (typeof p[f] === 'number') {
+                detail.push(label + ' ' + formatMs(p[f]));
+            }
+        }
+
+        if (p.er) {
+            detail.push('error: ' + p.er);
+        }
+
+        tr.appendChild(el('td', formatTime(p.t)));
+        tr.appendChild(el('td', p.st ?? ''));
+        tr.appendChild(el('td', formatMs(p.rt), 'num'));
+        tr.appendChild(el('td', formatPct(lossOf(p)), 'num'));
+        tr.appendChild(el('td', detail.join(', ')));
+
+        const flagEl = el('td', FLAG_LABEL[flag], 'flag');
+
+        tr.appendChild(flagEl);
+        tr.dataset.id = p.id ?? '';
+
+        return { tr, flagEl, flag };
+    }
+
+    /*
+     * The newest MAX_ROWS probes, newest first, kept by id: a new probe
+     * adds its row and the oldest leaves; rows are rebuilt only when the
+     * window, the zoom or the check changed.  Flags follow the median.
+     */
+    writeRows(visible, rebuild) {
+        const { flags } = flagProbes(visible);
+        const n = visible.length;
+        const first = Math.max(0, n - MAX_ROWS);
+        const old = rebuild ? null : this.probeRows;
+        const rows = new Map();
+
+        if (old === null || old === undefined
+            || visible.some((p) => typeof p.id !== 'string'))
+        {
+            const frag = document.createDocumentFragment();
+
+            for (let i = n - 1; i >= first; i--) {
+                const row = this.probeRow(visible[i], flags[i]);
+
+                rows.set(visible[i].id, row);
+                frag.appendChild(row.tr);
+            }
+
+            this.rowsEl.replaceChildren(frag);
+            this.probeRows = rows;
+            return;
+        }
+
+        for (let i = first; i < n; i++) {
+            const p = visible[i];
+            let row = old.get(p.id);
+
+            if (row === undefined) {
+                row = this.probeRow(p, flags[i]);
+
+            } else if (row.flag !== flags[i]) {
+                row.flag = flags[i];
+                row.tr.className = FLAG_CLASS[flags[i]];
+                row.flagEl.textContent = FLAG_LABEL[flags[i]];
+            }
+
+            rows.set(p.id, row);
+        }
+
+        for (const [id, row] of old) {
+            if (!rows.has(id)) {
+                row.tr.remove();
+            }
+        }
+
+        /* usually one row goes in at the top: move only what moved */
+        let cursor = this.rowsEl.firstChild;
+
+        for (let i = n - 1; i >= first; i--) {
+            const tr = rows.get(visible[i].id).tr;
+
+            if (tr === cursor) {
+                cursor = cursor.nextSibling;
+            } else {
+                this.rowsEl.insertBefore(tr, cursor);
+            }
+        }
+
+        this.probeRows = rows;
     }
 
     exportText(format, scope) {
@@ -495,7 +558,10 @@ export class DeviceView {
                        ? (this.buffers.get(this.key)?.toArray() ?? [])
                        : this.visible;
 
-        return format === 'json' ? toJSON(probes) : toCSV(probes);
+        const basis = scope === 'all' ? 'buffer' : 'visible';
+
+        return format === 'json' ? toJSON(probes, basis)
+                                 : toCSV(probes, basis);
     }
 
     download(format, scope) {

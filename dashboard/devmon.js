@@ -43,6 +43,9 @@
 
 export const SUBPROTOCOL = 'devmon.v1';
 
+/* setTimeout fires at once for delays above 2^31 - 1 ms (24.8 days) */
+const MAX_TIMER = 0x7fffffff;
+
 
 /*
  * Full-jitter exponential backoff: a uniform delay in
@@ -129,8 +132,12 @@ export class ResumePoint {
         this.id = id;
     }
 
+    /*
+     * No resume point while the epoch is "" (the account had no history
+     * yet and no "epoch" message named it): the server cannot serve ":ID".
+     */
     query() {
-        if (this.epoch === null || this.id === null) {
+        if (this.epoch === null || this.epoch === '' || this.id === null) {
             return null;
         }
 
@@ -296,8 +303,50 @@ const DEFAULTS = {
     stableAfter: 10000,
     renewBefore: 5,
     keepIds: 0,
-    staleBeats: 3
+    staleBeats: 3,
+    refusedMax: 3
 };
+
+
+/*
+ * A filter as the server holds it: "*" or a list.  An event passes when
+ * its "d" is in the device filter (or it has none) and its "r" in the
+ * region filter (or it has none).
+ */
+
+export function
+filterPasses(filters, e)
+{
+    if (filters === null) {
+        return true;
+    }
+
+    const f = filters;
+
+    if (typeof e.d === 'string' && f.devices !== '*'
+        && !f.devices.includes(e.d))
+    {
+        return false;
+    }
+
+    return !(typeof e.r === 'string' && f.regions !== '*'
+             && !f.regions.includes(e.r));
+}
+
+
+function
+pick(filters)
+{
+    const out = {};
+
+    for (const key of ['devices', 'regions']) {
+        if (filters[key] !== undefined) {
+            out[key] = filters[key];
+        }
+    }
+
+    return out;
+}
 
 
 export class DevmonClient extends EventTarget {
@@ -308,7 +357,8 @@ export class DevmonClient extends EventTarget {
         this.opt = Object.assign({}, DEFAULTS, options);
         this.token = this.opt.token;
         this.resume = new ResumePoint();
-        this.filters = { devices: [], regions: [] };
+        /* the server's filter from its last "subscribed"; null: all */
+        this.filters = null;
 
         this.devices = new Map();     /* id -> catalogue entry */
         this.latest = new Map();      /* "d|r|k" -> last probe event */
@@ -325,14 +375,18 @@ export class DevmonClient extends EventTarget {
         };
         this.snapshotId = null;
 
-        this.ids = [];
+        this.ids = [];                /* ring of the last keepIds ids */
+        this.idsHead = 0;
         this.ws = null;
         this.attempt = 0;
         this.stopped = true;
         this.connected = false;
         this.openedAt = 0;
-        this.expectSnapshot = false;
         this.renewing = null;
+        this.activeToken = null;      /* the token the server holds */
+        this.authToken = null;        /* sent in "auth", not yet answered */
+        this.refused = 0;             /* attempts that never opened */
+        this.refusedAsked = false;
         this.timers = {};
         this.shownAt = 0;
         this.pings = new Map();
@@ -362,26 +416,34 @@ export class DevmonClient extends EventTarget {
         this.setStatus('stopped', 'stopped');
     }
 
-    /* give the client a token (e.g. after "tokenrequired") and reconnect */
+    /*
+     * Give the client a token (e.g. after "tokenrequired"): sent in an
+     * "auth" message on an open socket, else used by the next connect.
+     */
     setToken(token) {
         this.token = token;
+        this.refused = 0;
+        this.refusedAsked = false;
 
         if (this.stopped) {
             this.start();
+            return;
+        }
+
+        if (this.connected && token && token !== this.activeToken) {
+            this.authToken = token;
+            this.send({ type: 'auth', token: token });
+            this.checkTokenSoon();
         }
     }
 
-    subscribe(filters) {
-        this.filters = {
-            devices: filters.devices ?? [],
-            regions: filters.regions ?? []
-        };
-
-        this.send(Object.assign({ type: 'subscribe' }, this.filters));
+    /* only the keys given are sent: a missing key leaves that filter */
+    subscribe(filters = {}) {
+        this.send(Object.assign({ type: 'subscribe' }, pick(filters)));
     }
 
-    unsubscribe(filters) {
-        this.send(Object.assign({ type: 'unsubscribe' }, filters));
+    unsubscribe(filters = {}) {
+        this.send(Object.assign({ type: 'unsubscribe' }, pick(filters)));
     }
 
     /* a synthetic round trip through the server; resolves with ms */
@@ -406,7 +468,24 @@ export class DevmonClient extends EventTarget {
     }
 
     eventIds() {
-        return this.ids.slice();
+        return this.ids.slice(this.idsHead).concat(
+                   this.ids.slice(0, this.idsHead));
+    }
+
+    keepId(id) {
+        const max = this.opt.keepIds;
+
+        if (max <= 0) {
+            return;
+        }
+
+        if (this.ids.length < max) {
+            this.ids.push(id);
+            return;
+        }
+
+        this.ids[this.idsHead] = id;
+        this.idsHead = (this.idsHead + 1) % max;
     }
 
     deviceState(d) {
@@ -523,10 +602,13 @@ export class DevmonClient extends EventTarget {
 
         this.ws = ws;
         this.connected = false;
-        this.expectSnapshot = this.resume.query() === null;
+        this.activeToken = token;
+        this.authToken = null;
 
         ws.onopen = () => {
             this.openedAt = Date.now();
+            this.refused = 0;
+            this.refusedAsked = false;
         };
 
         ws.onmessage = (m) => {
@@ -573,6 +655,7 @@ export class DevmonClient extends EventTarget {
         const action = closeAction(code);
         const wasStable = this.openedAt !== 0
                           && Date.now() - this.openedAt >= this.opt.stableAfter;
+        const opened = this.openedAt !== 0;
         let delay;
 
         this.ws = null;
@@ -581,6 +664,7 @@ export class DevmonClient extends EventTarget {
         this.clearTimer('connect');
         this.clearTimer('ping');
         this.clearTimer('pong');
+        this.pauseRegions();
         this.stats.closes.push(code);
 
         if (this.stats.closes.length > 100) {
@@ -605,16 +689,46 @@ export class DevmonClient extends EventTarget {
 
         this.lost(action === 'token' ? 'token' : 'closed ' + code);
 
+        /*
+         * A refused handshake (401, 403, 429, 503) shows in a browser as
+         * 1006 before open; after a few, the token may be the cause: ask
+         * for a fresh one once, then the page.
+         */
+        if (!opened && code === 1006) {
+            this.refused++;
+        }
+
+        if (this.refused >= this.opt.refusedMax) {
+            this.refused = 0;
+
+            if (this.refusedAsked) {
+                this.needToken('refused');
+            } else {
+                this.refusedAsked = true;
+                this.retryWithNewToken('refused');
+            }
+            return;
+        }
+
         switch (action) {
 
         case 'token':
-            this.retryWithNewToken();
+            this.retryWithNewToken('account');
             return;
 
         case 'renew':
-            this.token = null;
+            /* keep a token given since: only the expired one is dropped */
+            if (this.token === this.activeToken) {
+                this.token = null;
+            }
             delay = backoffDelay(0, this.opt.backoffBase,
                                  this.opt.backoffCap);
+            break;
+
+        case 'resume':
+            delay = backoffDelay(Math.min(this.attempt, 1),
+                                 this.opt.backoffBase, this.opt.backoffCap);
+            this.attempt++;
             break;
 
         case 'later':
@@ -633,14 +747,14 @@ export class DevmonClient extends EventTarget {
         this.timer('retry', delay, () => this.connect());
     }
 
-    async retryWithNewToken() {
+    async retryWithNewToken(reason) {
         const rejected = this.token;
         let token = null;
 
         this.token = null;
 
         try {
-            token = await this.freshToken('account');
+            token = await this.freshToken(reason);
         } catch (e) {
             token = null;
         }
@@ -655,7 +769,9 @@ export class DevmonClient extends EventTarget {
             return;
         }
 
-        this.needToken('account');
+        /* kept for a retry from the page; the server refused it */
+        this.token = rejected;
+        this.needToken(reason);
     }
 
     needToken(reason) {
@@ -668,10 +784,6 @@ export class DevmonClient extends EventTarget {
     /* the socket was lost: show it only if it lasts (see STATUS) */
     lost(reason) {
         if (this.timers.grace || this.timers.outage) {
-            return;
-        }
-
-        if (reason === 'token') {
             return;
         }
 
@@ -787,7 +899,6 @@ export class DevmonClient extends EventTarget {
 
         case 'reset':
             this.stats.resets++;
-            this.expectSnapshot = true;
             this.dispatch('reset', msg);
             break;
 
@@ -804,6 +915,23 @@ export class DevmonClient extends EventTarget {
             this.dispatch('broker', { state: this.broker });
             break;
 
+        case 'subscribed':
+            this.filters = {
+                devices: msg.devices === '*' || !Array.isArray(msg.devices)
+                         ? '*' : msg.devices.slice(),
+                regions: msg.regions === '*' || !Array.isArray(msg.regions)
+                         ? '*' : msg.regions.slice()
+            };
+
+            if (this.filters.devices === '*'
+                && this.filters.regions === '*')
+            {
+                this.filters = null;
+            }
+
+            this.dispatch('subscribed', msg);
+            break;
+
         case 'pong':
             this.onPong(msg);
             break;
@@ -816,6 +944,12 @@ export class DevmonClient extends EventTarget {
         case 'auth':
             if (msg.ok) {
                 this.stats.authOk++;
+
+                if (this.authToken !== null) {
+                    this.activeToken = this.authToken;
+                    this.authToken = null;
+                }
+
                 this.dispatch('token', { exp: msg.exp });
             } else {
                 this.dispatch('servererror', msg);
@@ -841,21 +975,40 @@ export class DevmonClient extends EventTarget {
         this.stats.connects++;
         this.clearTimer('connect');
 
-        if (msg.epoch !== undefined && msg.epoch !== null) {
-            if (this.resume.epoch === null) {
-                this.resume.setEpoch(msg.epoch);
+        if (msg.epoch !== undefined && msg.epoch !== null
+            && this.resume.epoch === null)
+        {
+            this.resume.setEpoch(msg.epoch);
+        }
 
-            } else if (String(msg.epoch) !== this.resume.epoch) {
-                this.expectSnapshot = true;
-            }
+        /*
+         * The server sends "broker up" only to clients connected when its
+         * link came back, and accepts a handshake only with the link up.
+         */
+        if (this.broker === 'down') {
+            this.broker = 'up';
+            this.dispatch('broker', { state: 'up' });
         }
 
         this.dispatch('hello', msg);
 
-        if (this.filters.devices.length || this.filters.regions.length) {
-            this.send(Object.assign({ type: 'subscribe' }, this.filters));
+        /*
+         * A new connection starts with no filter: ask for the one in
+         * force before; until the answer, onEvent drops what it excludes.
+         */
+        if (this.filters !== null) {
+            const again = {};
+
+            for (const key of ['devices', 'regions']) {
+                if (this.filters[key] !== '*') {
+                    again[key] = this.filters[key];
+                }
+            }
+
+            this.send(Object.assign({ type: 'subscribe' }, again));
         }
 
+        this.resumeRegions();
         this.live();
         this.touch();
         this.watch();
@@ -867,7 +1020,6 @@ export class DevmonClient extends EventTarget {
         let last = null;
 
         this.stats.snapshots++;
-        this.expectSnapshot = false;
 
         if (msg.epoch !== undefined && msg.epoch !== null) {
             this.resume.setEpoch(msg.epoch);
@@ -894,7 +1046,7 @@ export class DevmonClient extends EventTarget {
                 this.implyDevice(e.d, e.r, null);
 
             } else if (e.type === 'region') {
-                this.beat(e);
+                this.beat(e, true);
 
             } else if (e.type === undefined) {
                 this.latest.set(e.d + '|' + e.r + '|' + e.k, e);
@@ -917,9 +1069,7 @@ export class DevmonClient extends EventTarget {
         this.resume.rebase(parseId(msg.id) !== null ? msg.id : last);
         this.snapshotId = this.resume.id;
 
-        if (this.opt.keepIds > 0) {
-            this.ids.push(reset ? '#reset' : '#snapshot');
-        }
+        this.keepId(reset ? '#reset' : '#snapshot');
 
         this.dispatch('snapshot', {
             reset: reset,
@@ -993,13 +1143,12 @@ export class DevmonClient extends EventTarget {
         }
 
         this.stats.events++;
+        this.keepId(e.id);
 
-        if (this.opt.keepIds > 0) {
-            this.ids.push(e.id);
-
-            if (this.ids.length > this.opt.keepIds) {
-                this.ids.splice(0, this.ids.length - this.opt.keepIds);
-            }
+        /* replayed before our filter is in force again: not ours */
+        if (!filterPasses(this.filters, e)) {
+            this.stats.filtered = (this.stats.filtered ?? 0) + 1;
+            return false;
         }
 
         return true;
@@ -1049,20 +1198,55 @@ export class DevmonClient extends EventTarget {
         this.markRegion(msg.r, stale);
     }
 
-    beat(msg) {
+    /*
+     * A live beat counts from now; one from a snapshot from its own time
+     * (it may be old), clamped against clock skew to one to staleBeats
+     * intervals.
+     */
+    beat(msg, stored = false) {
         const reg = this.regions.get(msg.r)
                     ?? { stale: false, t: 0, iv: 0, seen: 0 };
+        const t = eventTime(msg);
 
-        reg.t = eventTime(msg) ?? reg.t;
+        reg.t = t ?? reg.t;
         reg.iv = msg.iv ?? reg.iv;
         reg.seen = Date.now();
         this.regions.set(msg.r, reg);
-        this.markRegion(msg.r, false);
 
-        /* a region that stops beating is flagged here too */
-        if (reg.iv > 0) {
-            this.timer('region:' + msg.r, reg.iv * this.opt.staleBeats,
-                       () => this.markRegion(msg.r, true));
+        if (reg.iv <= 0) {
+            this.markRegion(msg.r, false);
+            return;
+        }
+
+        const full = reg.iv * this.opt.staleBeats;
+        const age = stored && t !== null ? Date.now() - t : 0;
+        const wait = Math.min(full, Math.max(reg.iv, full - age));
+
+        if (age < full) {
+            this.markRegion(msg.r, false);
+        }
+
+        this.armRegion(msg.r, wait);
+    }
+
+    armRegion(r, ms) {
+        this.timer('region:' + r, ms, () => this.markRegion(r, true));
+    }
+
+    /* no beats arrive while disconnected: that is not a stale region */
+    pauseRegions() {
+        for (const name of Object.keys(this.timers)) {
+            if (name.startsWith('region:')) {
+                this.clearTimer(name);
+            }
+        }
+    }
+
+    resumeRegions() {
+        for (const [r, reg] of this.regions) {
+            if (reg.iv > 0 && !reg.stale) {
+                this.armRegion(r, reg.iv * this.opt.staleBeats);
+            }
         }
     }
 
@@ -1106,6 +1290,7 @@ export class DevmonClient extends EventTarget {
 
         this.token = token;
         this.stats.renewals++;
+        this.authToken = token;
         this.send({ type: 'auth', token: token });
         this.checkTokenSoon();
     }
@@ -1136,12 +1321,20 @@ export class DevmonClient extends EventTarget {
 
     /* timers */
 
+    /* a delay past MAX_TIMER is a chain of timers */
     timer(name, ms, fn) {
+        const now = Math.min(Math.max(0, ms), MAX_TIMER);
+
         this.clearTimer(name);
         this.timers[name] = setTimeout(() => {
             delete this.timers[name];
-            fn();
-        }, ms);
+
+            if (ms > MAX_TIMER) {
+                this.timer(name, ms - MAX_TIMER, fn);
+            } else {
+                fn();
+            }
+        }, now);
     }
 
     clearTimer(name) {

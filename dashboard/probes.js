@@ -274,11 +274,23 @@ csvCell(v)
 }
 
 
+/*
+ * Flags are against the median of the probes exported: basis "visible"
+ * (the chart's window) or "buffer" (every probe held), which the whole
+ * buffer's export says in its flag column's name and "median_basis".
+ */
+
 export function
-toCSV(probes)
+toCSV(probes, basis = 'visible')
 {
     const { flags } = flagProbes(probes);
-    const lines = [HEADER.join(',')];
+    const head = HEADER.slice();
+
+    if (basis === 'buffer') {
+        head[head.length - 1] = 'flag_vs_buffer_median';
+    }
+
+    const lines = [head.join(',')];
 
     probes.forEach((p, i) => {
         const row = [
@@ -294,12 +306,14 @@ toCSV(probes)
 
 
 export function
-toJSON(probes)
+toJSON(probes, basis = 'visible')
 {
     const { median: med, flags } = flagProbes(probes);
 
     return JSON.stringify({
         median_rt: med,
+        median_basis: basis,
+        median_of: probes.length,
         probes: probes.map((p, i) =>
             Object.assign({}, p, { flag: FLAG_TEXT[flags[i]] || null }))
     }, null, 1);

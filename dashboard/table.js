@@ -13,7 +13,11 @@ import { eventTime } from './devmon.js';
 
 const STATES = ['up', 'degraded', 'down', 'unknown'];
 const RANK = { up: 0, unknown: 1, degraded: 2, down: 3 };
-const RESORT_MS = 1000;
+/*
+ * Re-sorting 1,000 rows means laying them out again: on a live column it
+ * happens at most this often, at once when the person asks.
+ */
+const RESORT_MS = 5000;
 const collator = new Intl.Collator(undefined, { numeric: true,
                                                 sensitivity: 'base' });
 
@@ -151,10 +155,6 @@ export class DeviceTable {
         this.stateFilter = 'all';
         this.counts = { up: 0, degraded: 0, down: 0, unknown: 0 };
         this.countsDirty = true;
-        this.io = typeof IntersectionObserver === 'function'
-                  ? new IntersectionObserver((e) => this.observe(e),
-                                             { rootMargin: '100% 0px' })
-                  : null;
 
         this.tbody.addEventListener('click', (ev) => {
             const b = ev.target.closest('button[data-d]');
@@ -179,7 +179,6 @@ export class DeviceTable {
 
         for (const [d, row] of this.rows) {
             if (!keep.has(d)) {
-                this.io?.unobserve(row.tr);
                 row.tr.remove();
                 this.counts[row.v.st]--;
                 this.rows.delete(d);
@@ -202,9 +201,13 @@ export class DeviceTable {
         const tr = document.createElement('tr');
         const cells = {};
 
+        /* roles: the CSS lays the table out as a grid (style.css) */
+        tr.setAttribute('role', 'row');
+
         for (const key of ['n', 'a', 'rg', 'st', 'rt', 'pl', 't']) {
             const td = document.createElement('td');
 
+            td.setAttribute('role', 'cell');
             cells[key] = td;
             tr.appendChild(td);
         }
@@ -227,26 +230,22 @@ export class DeviceTable {
 
         tr.dataset.d = d;
 
-        /* written at once; the observer then says if it is off screen */
         const row = { d, tr, cells, button: b, badge, shown: true,
-                      near: true, v: { st: 'unknown' }, w: {} };
+                      v: { st: 'unknown' }, w: {} };
 
         this.rows.set(d, row);
         this.order.push(d);
         this.tbody.appendChild(tr);
         this.counts.unknown++;
         this.needSort = true;
-        this.io?.observe(tr);
 
         return row;
     }
 
     /*
      * Apply what changed since the last frame.  Counts, filter and sort
-     * follow every change; cell text is written only for rows on or near
-     * the screen: laying out a thousand changed rows per cycle is what
-     * would make the page stutter.  A row scrolled into view is written
-     * then.
+     * follow every change; only cells whose text changed are written, and
+     * rows off screen cost no layout (content-visibility in style.css).
      */
     flush() {
         if (this.dirty.size === 0 && !this.needSort && !this.countsDirty) {
@@ -275,9 +274,7 @@ export class DeviceTable {
             row.v = v;
             this.applyFilter(row);
 
-            if (row.near || v.st !== row.w.st) {
-                this.write(row);
-            }
+            this.write(row);
         }
 
         this.dirty.clear();
@@ -327,24 +324,6 @@ export class DeviceTable {
         }
 
         row.w = v;
-    }
-
-    /* rows within a screen of the viewport are "near" */
-    observe(entries) {
-        for (const e of entries) {
-            const row = this.rows.get(e.target.dataset.d);
-
-            if (row === undefined) {
-                continue;
-            }
-
-            row.near = e.isIntersecting;
-
-            if (row.near && row.w !== row.v) {
-                this.dirty.add(row.d);
-                this.requestFrame();
-            }
-        }
     }
 
     maybeSort() {
@@ -413,20 +392,25 @@ export class DeviceTable {
             return;
         }
 
-        /* move only what moved: keep focus and scroll where they are */
-        let cursor = this.tbody.firstChild;
+        /*
+         * One DOM write for the whole order (moving rows one by one is a
+         * layout each); moving the focused row drops focus: put it back.
+         */
+        const focus = document.activeElement;
+        const frag = document.createDocumentFragment();
 
         for (const d of next) {
-            const tr = this.rows.get(d).tr;
-
-            if (tr === cursor) {
-                cursor = cursor.nextSibling;
-            } else {
-                this.tbody.insertBefore(tr, cursor);
-            }
+            frag.appendChild(this.rows.get(d).tr);
         }
 
+        this.tbody.replaceChildren(frag);
         this.order = next;
+
+        if (focus && focus !== document.activeElement
+            && this.tbody.contains(focus))
+        {
+            focus.focus({ preventScroll: true });
+        }
     }
 
     sortBy(key) {

@@ -281,7 +281,7 @@ sub run_browser {
 
     is($? >> 8, 0, 'the browser tests exited 0')
         or diag(join('', @log[($#log > 80 ? $#log - 80 : 0) .. $#log]));
-    is($count, 6, 'all six browser tests ran');
+    is($count, 7, 'all seven browser tests ran');
 }
 
 
