@@ -104,12 +104,15 @@ ngx_devmon_event_parse_live(const unsigned char *p, size_t len,
 /*
  * One pass over the top level of a JSON object, picking "id", "d", "r"
  * and "t"; nested values are skipped, nothing is copied or unescaped.
+ * Only the first "id" counts: the module and publish.lua put the stream
+ * id first, and a publisher's own "id" further on must not replace it.
  */
 
 int
 ngx_devmon_event_parse(const unsigned char *p, size_t len,
     ngx_devmon_event_t *ev)
 {
+    int                   have_id;
     size_t                klen;
     const unsigned char  *end, *key, *v, *vend;
 
@@ -119,6 +122,8 @@ ngx_devmon_event_parse(const unsigned char *p, size_t len,
 
     ev->json = p;
     ev->json_len = len;
+
+    have_id = 0;
 
     p = ngx_devmon_json_ws(p, end);
     if (p == end || *p != '{') {
@@ -170,8 +175,12 @@ ngx_devmon_event_parse(const unsigned char *p, size_t len,
                 ev->t = ev->t * 10 + (*v - '0');
             }
 
-        } else if (klen == 2 && key[0] == 'i' && key[1] == 'd' && *v == '"') {
-            if (ngx_devmon_id_parse(v + 1, vend - v - 2, &ev->id) != 0) {
+        } else if (klen == 2 && key[0] == 'i' && key[1] == 'd' && !have_id) {
+            have_id = 1;
+
+            if (*v == '"'
+                && ngx_devmon_id_parse(v + 1, vend - v - 2, &ev->id) != 0)
+            {
                 return -1;
             }
         }

@@ -32,45 +32,29 @@ ngx_http_devmon_filter_match(ngx_http_devmon_filter_t *f, ngx_uint_t hash,
 }
 
 
-/*
- * NGX_OK: applied; NGX_DECLINED: not a valid change (nothing changed
- * partly: the list is checked first); NGX_ERROR: no memory.
- */
+/* NGX_OK: the change may be applied; NGX_DECLINED: refused */
 
 ngx_int_t
-ngx_http_devmon_filter_update(ngx_http_devmon_filter_t *f, json_t *list,
-    ngx_uint_t add, ngx_log_t *log)
+ngx_http_devmon_filter_check(ngx_http_devmon_filter_t *f, json_t *list,
+    ngx_uint_t add)
 {
-    u_char                        *name;
-    size_t                         i, n, len;
-    json_t                        *item;
-    ngx_uint_t                     at, hash, all;
-    ngx_http_devmon_filter_elt_t  *elts;
+    size_t   i, n, len;
+    json_t  *item;
 
     n = json_array_size(list);
-    all = 0;
 
     for (i = 0; i < n; i++) {
         item = json_array_get(list, i);
+        len = json_is_string(item) ? json_string_length(item) : 0;
 
-        if (!json_is_string(item) || json_string_length(item) == 0
-            || json_string_length(item) > 255)
-        {
+        if (len == 0 || len > 255) {
             return NGX_DECLINED;
         }
 
-        if (json_string_length(item) == 1
-            && json_string_value(item)[0] == '*')
-        {
-            all = 1;
+        if (len == 1 && json_string_value(item)[0] == '*') {
+            /* "*": every one, or none */
+            return NGX_OK;
         }
-    }
-
-    if (all) {
-        /* "*": subscribe to every one, or unsubscribe from every one */
-        ngx_http_devmon_filter_free(f);
-        f->some = add ? 0 : 1;
-        return NGX_OK;
     }
 
     if (!add && !f->some) {
@@ -81,10 +65,74 @@ ngx_http_devmon_filter_update(ngx_http_devmon_filter_t *f, json_t *list,
         return NGX_DECLINED;
     }
 
-    if (add && !f->some) {
-        ngx_http_devmon_filter_free(f);
-        f->some = 1;
+    return NGX_OK;
+}
+
+
+/*
+ * Applies a change that ngx_http_devmon_filter_check() allowed.  The new
+ * set is built in one allocation (the elements, then their names) and
+ * replaces the old one: NGX_ERROR (no memory) leaves the old one intact.
+ */
+
+ngx_int_t
+ngx_http_devmon_filter_update(ngx_http_devmon_filter_t *f, json_t *list,
+    ngx_uint_t add, ngx_log_t *log)
+{
+    u_char                        *name, *p;
+    size_t                         i, n, len, size, cap;
+    json_t                        *item;
+    ngx_uint_t                     at, hash;
+    ngx_http_devmon_filter_t       nf;
+    ngx_http_devmon_filter_elt_t  *elts;
+
+    n = json_array_size(list);
+
+    for (i = 0; i < n; i++) {
+        item = json_array_get(list, i);
+
+        if (json_string_length(item) == 1
+            && json_string_value(item)[0] == '*')
+        {
+            ngx_http_devmon_filter_free(f);
+            f->some = add ? 0 : 1;
+            return NGX_OK;
+        }
     }
+
+    if (add && !f->some) {
+        /* the first list narrows "everything" to itself */
+        ngx_http_devmon_filter_free(f);
+    }
+
+    cap = f->nelts + (add ? n : 0);
+    size = cap * sizeof(ngx_http_devmon_filter_elt_t);
+
+    for (i = 0; i < f->nelts; i++) {
+        size += f->elts[i].name.len;
+    }
+
+    for (i = 0; add && i < n; i++) {
+        size += json_string_length(json_array_get(list, i));
+    }
+
+    elts = ngx_alloc(size ? size : 1, log);
+    if (elts == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) (elts + cap);
+
+    for (i = 0; i < f->nelts; i++) {
+        elts[i].hash = f->elts[i].hash;
+        elts[i].name.len = f->elts[i].name.len;
+        elts[i].name.data = p;
+        p = ngx_cpymem(p, f->elts[i].name.data, f->elts[i].name.len);
+    }
+
+    nf.elts = elts;
+    nf.nelts = f->nelts;
+    nf.some = 1;
 
     for (i = 0; i < n; i++) {
         item = json_array_get(list, i);
@@ -92,14 +140,13 @@ ngx_http_devmon_filter_update(ngx_http_devmon_filter_t *f, json_t *list,
         len = json_string_length(item);
         hash = ngx_hash_key(name, len);
 
-        if (ngx_http_devmon_filter_find(f, hash, name, len, &at) == NGX_OK) {
+        if (ngx_http_devmon_filter_find(&nf, hash, name, len, &at) == NGX_OK) {
 
             if (!add) {
-                ngx_free(f->elts[at].name.data);
-                ngx_memmove(&f->elts[at], &f->elts[at + 1],
-                            (f->nelts - at - 1)
+                ngx_memmove(&elts[at], &elts[at + 1],
+                            (nf.nelts - at - 1)
                             * sizeof(ngx_http_devmon_filter_elt_t));
-                f->nelts--;
+                nf.nelts--;
             }
 
             continue;
@@ -109,36 +156,20 @@ ngx_http_devmon_filter_update(ngx_http_devmon_filter_t *f, json_t *list,
             continue;
         }
 
-        elts = ngx_alloc((f->nelts + 1) * sizeof(ngx_http_devmon_filter_elt_t),
-                         log);
-        if (elts == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (f->nelts) {
-            ngx_memcpy(elts, f->elts,
-                       at * sizeof(ngx_http_devmon_filter_elt_t));
-            ngx_memcpy(&elts[at + 1], &f->elts[at],
-                       (f->nelts - at) * sizeof(ngx_http_devmon_filter_elt_t));
-            ngx_free(f->elts);
-        }
+        ngx_memmove(&elts[at + 1], &elts[at],
+                    (nf.nelts - at) * sizeof(ngx_http_devmon_filter_elt_t));
 
         elts[at].hash = hash;
         elts[at].name.len = len;
-        elts[at].name.data = ngx_alloc(len, log);
+        elts[at].name.data = p;
+        p = ngx_cpymem(p, name, len);
 
-        f->elts = elts;
-        f->nelts++;
-
-        if (elts[at].name.data == NULL) {
-            f->nelts--;
-            ngx_memmove(&elts[at], &elts[at + 1],
-                        (f->nelts - at) * sizeof(ngx_http_devmon_filter_elt_t));
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(elts[at].name.data, name, len);
+        nf.nelts++;
     }
+
+    ngx_http_devmon_filter_free(f);
+
+    *f = nf;
 
     return NGX_OK;
 }
@@ -193,11 +224,7 @@ ngx_http_devmon_filter_find(ngx_http_devmon_filter_t *f, ngx_uint_t hash,
 void
 ngx_http_devmon_filter_free(ngx_http_devmon_filter_t *f)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; i < f->nelts; i++) {
-        ngx_free(f->elts[i].name.data);
-    }
+    /* the names live in the same block */
 
     if (f->elts) {
         ngx_free(f->elts);

@@ -35,9 +35,12 @@ ngx_uint_t ngx_http_devmon_filter_match(ngx_http_devmon_filter_t *f,
     ngx_uint_t hash, ngx_str_t *name);
 
 /*
- * Adds (add) or removes the strings of a JSON array; "*" alone means all.
- * NGX_OK: applied; NGX_DECLINED: refused, unchanged; NGX_ERROR: no memory.
+ * Whether adding (add) or removing the strings of a JSON array is valid
+ * ("*" alone means all): NGX_OK or NGX_DECLINED.  Then update applies it:
+ * NGX_OK, or NGX_ERROR (no memory; unchanged).
  */
+ngx_int_t ngx_http_devmon_filter_check(ngx_http_devmon_filter_t *f,
+    json_t *list, ngx_uint_t add);
 ngx_int_t ngx_http_devmon_filter_update(ngx_http_devmon_filter_t *f,
     json_t *list, ngx_uint_t add, ngx_log_t *log);
 void ngx_http_devmon_filter_free(ngx_http_devmon_filter_t *f);

@@ -9,12 +9,21 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_devmon_module.h"
 #include "ngx_http_devmon_redis.h"
 
 
-static ngx_http_devmon_redis_cmd_t *ngx_http_devmon_redis_send(
+static ngx_int_t ngx_http_devmon_redis_usable(ngx_http_devmon_redis_t *rds);
+static ngx_http_devmon_redis_cmd_t *ngx_http_devmon_redis_alloc(
+    ngx_http_devmon_redis_t *rds, ngx_http_devmon_redis_reply_pt handler,
+    void *data);
+static ngx_http_devmon_redis_cmd_t *ngx_http_devmon_redis_queue(
     ngx_http_devmon_redis_t *rds, ngx_http_devmon_redis_reply_pt handler,
     void *data, int argc, const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_http_devmon_redis_send(ngx_http_devmon_redis_t *rds,
+    ngx_http_devmon_redis_cmd_t *cmd, int argc, const char **argv,
+    const size_t *argvlen);
+static void ngx_http_devmon_redis_drop(ngx_http_devmon_redis_t *rds);
 static void ngx_http_devmon_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_devmon_redis_sub_reply(redisAsyncContext *ac, void *r,
@@ -214,12 +223,12 @@ ngx_http_devmon_redis_command(ngx_http_devmon_redis_t *rds,
     ngx_http_devmon_redis_reply_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen)
 {
-    if (rds->state != NGX_HTTP_DEVMON_REDIS_UP) {
+    if (ngx_http_devmon_redis_usable(rds) != NGX_OK) {
         return NULL;
     }
 
-    return ngx_http_devmon_redis_send(rds, handler, data, argc, argv,
-                                      argvlen);
+    return ngx_http_devmon_redis_queue(rds, handler, data, argc, argv,
+                                       argvlen);
 }
 
 
@@ -234,27 +243,61 @@ ngx_http_devmon_redis_cancel(ngx_http_devmon_redis_cmd_t *cmd)
 
 
 /*
- * A command whose reply is not wanted (MULTI, the queued commands of a
- * transaction): nothing to allocate, so it fails only with the link.
+ * MULTI, the commands, EXEC; the handler gets EXEC's reply.  The command
+ * record is taken before anything is sent.  Should a later command still
+ * fail (hiredis out of memory), the transaction stays open on the server
+ * and would swallow the next client's commands, so the link is dropped.
  */
 
-ngx_int_t
-ngx_http_devmon_redis_pipe(ngx_http_devmon_redis_t *rds, int argc,
-    const char **argv, const size_t *argvlen)
+ngx_http_devmon_redis_cmd_t *
+ngx_http_devmon_redis_multi(ngx_http_devmon_redis_t *rds,
+    ngx_http_devmon_redis_reply_pt handler, void *data,
+    ngx_http_devmon_redis_argv_t *cmds, ngx_uint_t n)
 {
-    if (rds->state != NGX_HTTP_DEVMON_REDIS_UP
-        || (rds->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
-    {
-        return NGX_ERROR;
+    ngx_uint_t                    i;
+    const char                   *multi = "MULTI", *exec = "EXEC";
+    size_t                        multi_len = 5, exec_len = 4;
+    ngx_http_devmon_redis_cmd_t  *cmd;
+
+    if (ngx_http_devmon_redis_usable(rds) != NGX_OK) {
+        return NULL;
     }
 
-    if (redisAsyncCommandArgv(rds->ac, NULL, NULL, argc, argv, argvlen)
+    cmd = ngx_http_devmon_redis_alloc(rds, handler, data);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    if (redisAsyncCommandArgv(rds->ac, NULL, NULL, 1, &multi, &multi_len)
         != REDIS_OK)
     {
-        return NGX_ERROR;
+        ngx_queue_insert_head(&rds->free, &cmd->queue);
+        return NULL;
     }
 
-    return NGX_OK;
+    for (i = 0; i < n; i++) {
+        if (redisAsyncCommandArgv(rds->ac, NULL, NULL, cmds[i].argc,
+                                  cmds[i].argv, cmds[i].argvlen)
+            != REDIS_OK)
+        {
+            goto broken;
+        }
+    }
+
+    if (ngx_http_devmon_redis_send(rds, cmd, 1, &exec, &exec_len) != NGX_OK) {
+        /* send() took the record back */
+        ngx_http_devmon_redis_drop(rds);
+        return NULL;
+    }
+
+    return cmd;
+
+broken:
+
+    ngx_queue_insert_head(&rds->free, &cmd->queue);
+    ngx_http_devmon_redis_drop(rds);
+
+    return NULL;
 }
 
 
@@ -265,9 +308,7 @@ ngx_http_devmon_redis_subscribe(ngx_http_devmon_redis_t *rds,
     const char  *argv[2];
     size_t       argvlen[2];
 
-    if (rds->state != NGX_HTTP_DEVMON_REDIS_UP
-        || (rds->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
-    {
+    if (ngx_http_devmon_redis_usable(rds) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -299,19 +340,28 @@ ngx_http_devmon_redis_subscribe(ngx_http_devmon_redis_t *rds,
 }
 
 
+/* up, not being torn down, not in a cut-short transaction */
+
+static ngx_int_t
+ngx_http_devmon_redis_usable(ngx_http_devmon_redis_t *rds)
+{
+    if (rds->state != NGX_HTTP_DEVMON_REDIS_UP || rds->broken
+        || rds->ac == NULL
+        || (rds->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_http_devmon_redis_cmd_t *
-ngx_http_devmon_redis_send(ngx_http_devmon_redis_t *rds,
-    ngx_http_devmon_redis_reply_pt handler, void *data, int argc,
-    const char **argv, const size_t *argvlen)
+ngx_http_devmon_redis_alloc(ngx_http_devmon_redis_t *rds,
+    ngx_http_devmon_redis_reply_pt handler, void *data)
 {
     ngx_queue_t                  *q;
     ngx_http_devmon_redis_cmd_t  *cmd;
-
-    if (rds->ac == NULL
-        || (rds->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
-    {
-        return NULL;
-    }
 
     if (!ngx_queue_empty(&rds->free)) {
         q = ngx_queue_head(&rds->free);
@@ -328,6 +378,44 @@ ngx_http_devmon_redis_send(ngx_http_devmon_redis_t *rds,
     cmd->rds = rds;
     cmd->handler = handler;
     cmd->data = data;
+
+    return cmd;
+}
+
+
+static ngx_http_devmon_redis_cmd_t *
+ngx_http_devmon_redis_queue(ngx_http_devmon_redis_t *rds,
+    ngx_http_devmon_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_http_devmon_redis_cmd_t  *cmd;
+
+    if (rds->ac == NULL
+        || (rds->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        return NULL;
+    }
+
+    cmd = ngx_http_devmon_redis_alloc(rds, handler, data);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_devmon_redis_send(rds, cmd, argc, argv, argvlen) != NGX_OK) {
+        return NULL;
+    }
+
+    return cmd;
+}
+
+
+/* on failure the record goes back to the free list */
+
+static ngx_int_t
+ngx_http_devmon_redis_send(ngx_http_devmon_redis_t *rds,
+    ngx_http_devmon_redis_cmd_t *cmd, int argc, const char **argv,
+    const size_t *argvlen)
+{
     cmd->deadline = ngx_current_msec + rds->conf->command_timeout;
 
     if (redisAsyncCommandArgv(rds->ac, ngx_http_devmon_redis_reply, cmd,
@@ -335,14 +423,36 @@ ngx_http_devmon_redis_send(ngx_http_devmon_redis_t *rds,
         != REDIS_OK)
     {
         ngx_queue_insert_head(&rds->free, &cmd->queue);
-        return NULL;
+        return NGX_ERROR;
     }
 
     ngx_queue_insert_tail(&rds->pending, &cmd->queue);
 
     ngx_http_devmon_redis_arm(rds);
 
-    return cmd;
+    return NGX_OK;
+}
+
+
+/*
+ * Drops the link from the timer, outside the caller's stack (which may be
+ * a hiredis callback or a client's handler); nothing is sent meanwhile.
+ */
+
+static void
+ngx_http_devmon_redis_drop(ngx_http_devmon_redis_t *rds)
+{
+    ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                  "devmon redis %s: a transaction could not be sent, "
+                  "reconnecting", rds->name);
+
+    rds->broken = 1;
+
+    if (rds->timer.timer_set) {
+        ngx_del_timer(&rds->timer);
+    }
+
+    ngx_add_timer(&rds->timer, 1);
 }
 
 
@@ -438,8 +548,8 @@ ngx_http_devmon_redis_on_connect(const redisAsyncContext *ac, int status)
         argv[1] = (const char *) rds->conf->password.data;
         argvlen[1] = rds->conf->password.len;
 
-        if (ngx_http_devmon_redis_send(rds, ngx_http_devmon_redis_handshake,
-                                       "AUTH", 2, argv, argvlen)
+        if (ngx_http_devmon_redis_queue(rds, ngx_http_devmon_redis_handshake,
+                                        "AUTH", 2, argv, argvlen)
             == NULL)
         {
             goto failed;
@@ -452,8 +562,8 @@ ngx_http_devmon_redis_on_connect(const redisAsyncContext *ac, int status)
         argv[1] = (const char *) db;
         argvlen[1] = ngx_sprintf(db, "%i", rds->conf->db) - db;
 
-        if (ngx_http_devmon_redis_send(rds, ngx_http_devmon_redis_handshake,
-                                       "SELECT", 2, argv, argvlen)
+        if (ngx_http_devmon_redis_queue(rds, ngx_http_devmon_redis_handshake,
+                                        "SELECT", 2, argv, argvlen)
             == NULL)
         {
             goto failed;
@@ -469,8 +579,8 @@ ngx_http_devmon_redis_on_connect(const redisAsyncContext *ac, int status)
     argv[0] = "PING";
     argvlen[0] = 4;
 
-    if (ngx_http_devmon_redis_send(rds, ngx_http_devmon_redis_handshake,
-                                   "PING", 1, argv, argvlen)
+    if (ngx_http_devmon_redis_queue(rds, ngx_http_devmon_redis_handshake,
+                                    "PING", 1, argv, argvlen)
         == NULL)
     {
         goto failed;
@@ -563,7 +673,9 @@ ngx_http_devmon_redis_arm(ngx_http_devmon_redis_t *rds)
     ngx_msec_int_t                left;
     ngx_http_devmon_redis_cmd_t  *cmd;
 
-    if (rds->timer.timer_set || rds->state != NGX_HTTP_DEVMON_REDIS_UP) {
+    if (rds->timer.timer_set || rds->state != NGX_HTTP_DEVMON_REDIS_UP
+        || rds->broken)
+    {
         return;
     }
 
@@ -599,6 +711,13 @@ ngx_http_devmon_redis_timer_handler(ngx_event_t *ev)
     ngx_http_devmon_redis_cmd_t  *cmd;
 
     if (rds->ac == NULL) {
+        return;
+    }
+
+    if (rds->broken) {
+        /* fails every pending command with a NULL reply, then cleanup */
+        rds->ac->onDisconnect = NULL;
+        redisAsyncFree(rds->ac);
         return;
     }
 
@@ -861,8 +980,9 @@ ngx_http_devmon_redis_cleanup(void *privdata)
         (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
     }
 
-    c->fd = (ngx_socket_t) -1;
+    /* as ngx_close_connection() does: the socket is hiredis' to close */
     ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
 
     rds->conn = NULL;
     rds->ac->ev.data = NULL;
@@ -871,6 +991,7 @@ ngx_http_devmon_redis_cleanup(void *privdata)
     rds->state = NGX_HTTP_DEVMON_REDIS_DOWN;
     rds->subs = 0;
     rds->unreachable = 1;
+    rds->broken = 0;
 
     if (rds->timer.timer_set) {
         ngx_del_timer(&rds->timer);
@@ -892,7 +1013,7 @@ ngx_http_devmon_redis_cleanup(void *privdata)
 static void
 ngx_http_devmon_redis_read_handler(ngx_event_t *rev)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t         *c;
     ngx_http_devmon_redis_t  *rds;
 
     c = rev->data;
@@ -909,7 +1030,7 @@ ngx_http_devmon_redis_read_handler(ngx_event_t *rev)
 static void
 ngx_http_devmon_redis_write_handler(ngx_event_t *wev)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t         *c;
     ngx_http_devmon_redis_t  *rds;
 
     c = wev->data;
@@ -980,6 +1101,64 @@ ngx_http_devmon_redis_parse_address(ngx_conf_t *cf,
 
     p = ngx_cpymem(conf->host.data, text, conf->host.len);
     *p = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_devmon_redis_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_devmon_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (dmcf->stream.redis.host.data || dmcf->stream.redis.path.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    dmcf->stream.enabled = 1;
+
+    return ngx_http_devmon_redis_parse_address(cf, &dmcf->stream.redis,
+                                               &value[1]);
+}
+
+
+/* devmon_redis_reconnect min [max] */
+
+char *
+ngx_http_devmon_redis_reconnect(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_devmon_main_conf_t *dmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   min, max;
+
+    if (dmcf->stream.redis.reconnect_min != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    min = ngx_parse_time(&value[1], 0);
+    if (min == (ngx_msec_t) NGX_ERROR || min == 0) {
+        return "has an invalid minimum delay";
+    }
+
+    max = min;
+
+    if (cf->args->nelts == 3) {
+        max = ngx_parse_time(&value[2], 0);
+        if (max == (ngx_msec_t) NGX_ERROR || max < min) {
+            return "has an invalid maximum delay (at least the minimum)";
+        }
+    }
+
+    dmcf->stream.redis.reconnect_min = min;
+    dmcf->stream.redis.reconnect_max = max;
 
     return NGX_CONF_OK;
 }

@@ -42,6 +42,14 @@ typedef void (*ngx_http_devmon_redis_reply_pt)(ngx_http_devmon_redis_t *rds,
 typedef void (*ngx_http_devmon_redis_state_pt)(ngx_http_devmon_redis_t *rds);
 
 
+/* one command of a transaction */
+typedef struct {
+    int                              argc;
+    const char                      *argv[6];
+    size_t                           argvlen[6];
+} ngx_http_devmon_redis_argv_t;
+
+
 typedef struct {
     ngx_str_t                        host;         /* null-terminated */
     in_port_t                        port;
@@ -85,11 +93,12 @@ struct ngx_http_devmon_redis_s {
     ngx_uint_t                       state;
     ngx_uint_t                       notified;     /* last state told */
     ngx_msec_t                       backoff;
-    ngx_uint_t                       reconnects;
 
     /* no link since the last failure: new clients are turned away */
     unsigned                         unreachable:1;
     unsigned                         exiting:1;
+    /* a transaction was cut short: no more commands, dropped at once */
+    unsigned                         broken:1;
 
     ngx_http_devmon_redis_state_pt   on_state;
     ngx_http_devmon_redis_reply_pt   on_message;   /* pub/sub replies */
@@ -106,14 +115,19 @@ ngx_http_devmon_redis_cmd_t *ngx_http_devmon_redis_command(
     ngx_http_devmon_redis_t *rds, ngx_http_devmon_redis_reply_pt handler,
     void *data, int argc, const char **argv, const size_t *argvlen);
 void ngx_http_devmon_redis_cancel(ngx_http_devmon_redis_cmd_t *cmd);
-ngx_int_t ngx_http_devmon_redis_pipe(ngx_http_devmon_redis_t *rds, int argc,
-    const char **argv, const size_t *argvlen);
+ngx_http_devmon_redis_cmd_t *ngx_http_devmon_redis_multi(
+    ngx_http_devmon_redis_t *rds, ngx_http_devmon_redis_reply_pt handler,
+    void *data, ngx_http_devmon_redis_argv_t *cmds, ngx_uint_t n);
 
 ngx_int_t ngx_http_devmon_redis_subscribe(ngx_http_devmon_redis_t *rds,
     ngx_str_t *channel, ngx_uint_t subscribe);
 
 char *ngx_http_devmon_redis_parse_address(ngx_conf_t *cf,
     ngx_http_devmon_redis_conf_t *conf, ngx_str_t *value);
+char *ngx_http_devmon_redis_address(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_devmon_redis_reconnect(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #endif /* _NGX_HTTP_DEVMON_REDIS_H_INCLUDED_ */

@@ -20,21 +20,11 @@
 
 
 typedef struct {
-    int                              argc;
-    const char                      *argv[6];
-    size_t                           argvlen[6];
-} ngx_http_devmon_replay_cmd_t;
-
-
-typedef struct {
     ngx_http_request_t              *request;
     ngx_http_devmon_redis_cmd_t     *query;
 } ngx_http_devmon_snapshot_ctx_t;
 
 
-static ngx_http_devmon_redis_cmd_t *ngx_http_devmon_replay_multi(
-    ngx_http_devmon_redis_t *rds, ngx_http_devmon_replay_cmd_t *cmds,
-    ngx_uint_t n, ngx_http_devmon_redis_reply_pt handler, void *data);
 static ngx_http_devmon_redis_cmd_t *ngx_http_devmon_replay_range(
     ngx_http_devmon_redis_t *rds, ngx_str_t *account, ngx_devmon_id_t *from,
     ngx_uint_t max, ngx_http_devmon_redis_reply_pt handler, void *data);
@@ -49,6 +39,11 @@ static void ngx_http_devmon_replay_backfill_done(
     ngx_http_devmon_redis_t *rds, redisReply *reply, void *data);
 static ngx_uint_t ngx_http_devmon_replay_check(redisReply *reply,
     u_char *epoch, size_t epoch_len, ngx_devmon_id_t *from, ngx_uint_t max);
+static ngx_int_t ngx_http_devmon_replay_entry_id(redisReply *entries,
+    ngx_devmon_id_t *id);
+static ngx_int_t ngx_http_devmon_replay_hello(ngx_http_devmon_client_t *cl,
+    redisReply *epoch);
+static size_t ngx_http_devmon_replay_epoch(u_char *dst, redisReply *epoch);
 static void ngx_http_devmon_replay_flush(ngx_http_devmon_client_t *cl);
 static void ngx_http_devmon_replay_failed(ngx_http_devmon_client_t *cl,
     redisReply *reply);
@@ -141,7 +136,7 @@ void
 ngx_http_devmon_replay_backfill(ngx_http_devmon_account_t *acc)
 {
     ngx_uint_t                    i, found;
-    ngx_queue_t                  *q;
+    ngx_queue_t                  *q, *next;
     ngx_devmon_id_t               from;
     ngx_http_devmon_client_t     *cl;
     ngx_http_devmon_redis_cmd_t  *cmd;
@@ -169,7 +164,24 @@ ngx_http_devmon_replay_backfill(ngx_http_devmon_account_t *acc)
     if (!found) {
         /* nobody is live: the others sync by themselves */
         acc->backfill = 0;
-        acc->overflow = 0;
+
+        if (acc->overflow) {
+            /* what queries in flight needed was let go: they start over */
+            acc->overflow = 0;
+
+            for (q = ngx_queue_head(&acc->clients);
+                 q != ngx_queue_sentinel(&acc->clients);
+                 q = next)
+            {
+                next = ngx_queue_next(q);
+                cl = ngx_queue_data(q, ngx_http_devmon_client_t, queue);
+
+                if (cl->state == NGX_HTTP_DEVMON_CLIENT_QUERY) {
+                    ngx_http_devmon_replay_restart(cl,
+                                                NGX_HTTP_DEVMON_RESET_TOO_FAR);
+                }
+            }
+        }
 
         for (i = 0; i < acc->held.nelts; i++) {
             ngx_http_devmon_stream_deliver(acc, acc->held.elts[i]);
@@ -192,38 +204,10 @@ ngx_http_devmon_replay_backfill(ngx_http_devmon_account_t *acc)
 }
 
 
-static ngx_http_devmon_redis_cmd_t *
-ngx_http_devmon_replay_multi(ngx_http_devmon_redis_t *rds,
-    ngx_http_devmon_replay_cmd_t *cmds, ngx_uint_t n,
-    ngx_http_devmon_redis_reply_pt handler, void *data)
-{
-    ngx_uint_t   i;
-    const char  *multi = "MULTI", *exec = "EXEC";
-    size_t       multi_len = 5, exec_len = 4;
-
-    /* one transaction: the epoch, the window and the entries agree */
-
-    if (ngx_http_devmon_redis_pipe(rds, 1, &multi, &multi_len) != NGX_OK) {
-        return NULL;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (ngx_http_devmon_redis_pipe(rds, cmds[i].argc, cmds[i].argv,
-                                       cmds[i].argvlen)
-            != NGX_OK)
-        {
-            return NULL;
-        }
-    }
-
-    return ngx_http_devmon_redis_command(rds, handler, data, 1, &exec,
-                                         &exec_len);
-}
-
-
 /*
  * GET epoch; XRANGE ev - + COUNT 1 (the oldest entry: is "from" still in
- * the window?); XRANGE ev (from + COUNT max+1 (more than max: too far).
+ * the window?); XRANGE ev (from + COUNT max+1 (more than max: too far);
+ * XREVRANGE ev + - COUNT 1 (the newest: "from" must not be beyond it).
  */
 
 static ngx_http_devmon_redis_cmd_t *
@@ -235,7 +219,7 @@ ngx_http_devmon_replay_range(ngx_http_devmon_redis_t *rds, ngx_str_t *account,
     u_char                        epoch[NGX_HTTP_DEVMON_KEY_LEN];
     u_char                        start[NGX_DEVMON_ID_LEN + 2];
     u_char                        count[NGX_INT_T_LEN];
-    ngx_http_devmon_replay_cmd_t  cmds[3];
+    ngx_http_devmon_redis_argv_t  cmds[4];
 
     cmds[0].argc = 2;
     cmds[0].argv[0] = "GET";
@@ -267,7 +251,13 @@ ngx_http_devmon_replay_range(ngx_http_devmon_redis_t *rds, ngx_str_t *account,
     cmds[2].argv[5] = (char *) count;
     cmds[2].argvlen[5] = ngx_sprintf(count, "%ui", max + 1) - count;
 
-    return ngx_http_devmon_replay_multi(rds, cmds, 3, handler, data);
+    cmds[3] = cmds[1];
+    cmds[3].argv[0] = "XREVRANGE";
+    cmds[3].argvlen[0] = 9;
+    cmds[3].argv[2] = "+";
+    cmds[3].argv[3] = "-";
+
+    return ngx_http_devmon_redis_multi(rds, handler, data, cmds, 4);
 }
 
 
@@ -281,7 +271,7 @@ ngx_http_devmon_replay_snapshot(ngx_http_devmon_redis_t *rds,
     u_char                        epoch[NGX_HTTP_DEVMON_KEY_LEN];
     u_char                        devices[NGX_HTTP_DEVMON_KEY_LEN];
     u_char                        state[NGX_HTTP_DEVMON_KEY_LEN];
-    ngx_http_devmon_replay_cmd_t  cmds[4];
+    ngx_http_devmon_redis_argv_t  cmds[4];
 
     cmds[0].argc = 2;
     cmds[0].argv[0] = "GET";
@@ -317,24 +307,23 @@ ngx_http_devmon_replay_snapshot(ngx_http_devmon_redis_t *rds,
     cmds[3].argv[5] = "1";
     cmds[3].argvlen[5] = 1;
 
-    return ngx_http_devmon_replay_multi(rds, cmds, 4, handler, data);
+    return ngx_http_devmon_redis_multi(rds, handler, data, cmds, 4);
 }
 
 
 /*
  * Why the entries after "from" cannot be replayed, if they cannot:
- * reply is EXEC's [epoch, oldest entry, entries after from].
+ * reply is EXEC's [epoch, oldest entry, entries after from, newest entry].
  */
 
 static ngx_uint_t
 ngx_http_devmon_replay_check(redisReply *reply, u_char *epoch,
     size_t epoch_len, ngx_devmon_id_t *from, ngx_uint_t max)
 {
-    redisReply       *e, *oldest, *entries;
-    ngx_devmon_id_t   id;
+    redisReply       *e, *entries;
+    ngx_devmon_id_t   oldest, newest;
 
     e = reply->element[0];
-    oldest = reply->element[1];
     entries = reply->element[2];
 
     if (e->type != REDIS_REPLY_STRING || (size_t) e->len != epoch_len
@@ -343,18 +332,11 @@ ngx_http_devmon_replay_check(redisReply *reply, u_char *epoch,
         return NGX_HTTP_DEVMON_RESET_EPOCH;
     }
 
-    if (oldest->type != REDIS_REPLY_ARRAY || oldest->elements == 0
-        || entries->type != REDIS_REPLY_ARRAY)
-    {
-        return NGX_HTTP_DEVMON_RESET_GONE;
-    }
-
-    if (oldest->element[0]->type != REDIS_REPLY_ARRAY
-        || oldest->element[0]->elements < 1
-        || oldest->element[0]->element[0]->type != REDIS_REPLY_STRING
-        || ngx_devmon_id_parse((u_char *) oldest->element[0]->element[0]->str,
-                               oldest->element[0]->element[0]->len, &id)
-           != 0)
+    if (entries->type != REDIS_REPLY_ARRAY
+        || ngx_http_devmon_replay_entry_id(reply->element[1], &oldest)
+           != NGX_OK
+        || ngx_http_devmon_replay_entry_id(reply->element[3], &newest)
+           != NGX_OK)
     {
         return NGX_HTTP_DEVMON_RESET_GONE;
     }
@@ -364,8 +346,14 @@ ngx_http_devmon_replay_check(redisReply *reply, u_char *epoch,
      * after "from", entries between them may be gone.
      */
 
-    if (ngx_devmon_id_cmp(&id, from) > 0) {
+    if (ngx_devmon_id_cmp(&oldest, from) > 0) {
         return NGX_HTTP_DEVMON_RESET_WINDOW;
+    }
+
+    /* a point this history has not reached would hide what comes next */
+
+    if (ngx_devmon_id_cmp(from, &newest) > 0) {
+        return NGX_HTTP_DEVMON_RESET_INVALID;
     }
 
     if (entries->elements > max) {
@@ -373,6 +361,67 @@ ngx_http_devmon_replay_check(redisReply *reply, u_char *epoch,
     }
 
     return NGX_HTTP_DEVMON_RESET_NONE;
+}
+
+
+/* the id of the one entry XRANGE/XREVRANGE ... COUNT 1 answered */
+
+static ngx_int_t
+ngx_http_devmon_replay_entry_id(redisReply *entries, ngx_devmon_id_t *id)
+{
+    redisReply  *e;
+
+    if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0
+        || entries->element[0]->type != REDIS_REPLY_ARRAY
+        || entries->element[0]->elements < 1)
+    {
+        return NGX_ERROR;
+    }
+
+    e = entries->element[0]->element[0];
+
+    if (e->type != REDIS_REPLY_STRING
+        || ngx_devmon_id_parse((u_char *) e->str, e->len, id) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* hello once, with the epoch of the reply (none if there is no history) */
+
+static ngx_int_t
+ngx_http_devmon_replay_hello(ngx_http_devmon_client_t *cl, redisReply *epoch)
+{
+    if (cl->hello_sent) {
+        return NGX_OK;
+    }
+
+    if (epoch->type != REDIS_REPLY_STRING) {
+        return ngx_http_devmon_stream_hello(cl, NULL, 0);
+    }
+
+    return ngx_http_devmon_stream_hello(cl, (u_char *) epoch->str,
+                                        epoch->len);
+}
+
+
+/* copies the reply's epoch if it is one; its length, 0 if not */
+
+static size_t
+ngx_http_devmon_replay_epoch(u_char *dst, redisReply *epoch)
+{
+    if (epoch == NULL || epoch->type != REDIS_REPLY_STRING
+        || (size_t) epoch->len > NGX_DEVMON_EPOCH_LEN)
+    {
+        return 0;
+    }
+
+    ngx_memcpy(dst, epoch->str, epoch->len);
+
+    return epoch->len;
 }
 
 
@@ -384,7 +433,7 @@ ngx_http_devmon_replay_range_done(ngx_http_devmon_redis_t *rds,
 
     size_t                    i;
     ngx_uint_t                reason;
-    redisReply               *epoch, *entries;
+    redisReply               *entries;
     ngx_http_devmon_event_t  *ev;
 
     cl->query = NULL;
@@ -395,20 +444,12 @@ ngx_http_devmon_replay_range_done(ngx_http_devmon_redis_t *rds,
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
         ngx_http_devmon_replay_failed(cl, reply);
         return;
     }
 
-    epoch = reply->element[0];
-
-    if (!cl->hello_sent
-        && ngx_http_devmon_stream_hello(cl,
-               (u_char *) (epoch->type == REDIS_REPLY_STRING ? epoch->str
-                                                             : NULL),
-               epoch->type == REDIS_REPLY_STRING ? epoch->len : 0)
-           != NGX_OK)
-    {
+    if (ngx_http_devmon_replay_hello(cl, reply->element[0]) != NGX_OK) {
         return;
     }
 
@@ -470,13 +511,7 @@ ngx_http_devmon_replay_snapshot_done(ngx_http_devmon_redis_t *rds,
 
     epoch = reply->element[0];
 
-    if (!cl->hello_sent
-        && ngx_http_devmon_stream_hello(cl,
-               (u_char *) (epoch->type == REDIS_REPLY_STRING ? epoch->str
-                                                             : NULL),
-               epoch->type == REDIS_REPLY_STRING ? epoch->len : 0)
-           != NGX_OK)
-    {
+    if (ngx_http_devmon_replay_hello(cl, epoch) != NGX_OK) {
         return;
     }
 
@@ -506,13 +541,7 @@ ngx_http_devmon_replay_snapshot_done(ngx_http_devmon_redis_t *rds,
 
     ngx_http_devmon_stream_frame_fit(f, p - f->payload);
 
-    if (ngx_http_devmon_ws_send(cl->ws, f) == NGX_OK) {
-        ngx_http_devmon_stats_inc(cl->worker->stats, frames, 1);
-        ngx_http_devmon_stats_inc(cl->worker->stats, bytes, f->len);
-
-    } else {
-        cl->closed = 1;
-    }
+    (void) ngx_http_devmon_stream_frame(cl, f);
 
     ngx_http_devmon_frame_release(f);
 
@@ -522,14 +551,7 @@ ngx_http_devmon_replay_snapshot_done(ngx_http_devmon_redis_t *rds,
 
     /* the snapshot is the client's new resume point */
 
-    cl->epoch_len = 0;
-
-    if (epoch->type == REDIS_REPLY_STRING
-        && (size_t) epoch->len <= NGX_DEVMON_EPOCH_LEN)
-    {
-        ngx_memcpy(cl->epoch, epoch->str, epoch->len);
-        cl->epoch_len = epoch->len;
-    }
+    cl->epoch_len = ngx_http_devmon_replay_epoch(cl->epoch, epoch);
 
     cl->last = last;
     cl->have_point = 1;
@@ -596,21 +618,16 @@ ngx_http_devmon_replay_reset(ngx_http_devmon_client_t *cl, redisReply *epoch)
     u_char     *p;
     size_t      len;
     ngx_int_t   rc;
+    u_char      value[NGX_DEVMON_EPOCH_LEN];
     u_char      text[sizeof("{\"type\":\"reset\",\"epoch\":\"\","
                             "\"reason\":\"invalid_since\"}")
                      + NGX_DEVMON_EPOCH_LEN * 6];
 
-    len = 0;
-
-    if (epoch->type == REDIS_REPLY_STRING
-        && (size_t) epoch->len <= NGX_DEVMON_EPOCH_LEN)
-    {
-        len = epoch->len;
-    }
+    len = ngx_http_devmon_replay_epoch(value, epoch);
 
     p = ngx_cpymem(text, "{\"type\":\"reset\",\"epoch\":\"",
                    sizeof("{\"type\":\"reset\",\"epoch\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) epoch->str, len);
+    p = (u_char *) ngx_escape_json(p, value, len);
     p = ngx_slprintf(p, text + sizeof(text), "\",\"reason\":\"%s\"}",
                      ngx_http_devmon_reset_names[cl->reset]);
 
@@ -644,7 +661,7 @@ ngx_http_devmon_replay_backfill_done(ngx_http_devmon_redis_t *rds,
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
         ngx_log_error(NGX_LOG_ERR, acc->worker->log, 0,
                       "devmon: backfill of account \"%V\" failed: %*s",
                       &acc->sn.str,
@@ -657,11 +674,8 @@ ngx_http_devmon_replay_backfill_done(ngx_http_devmon_redis_t *rds,
     } else {
         epoch = reply->element[0];
 
-        if (acc->epoch_len == 0 && epoch->type == REDIS_REPLY_STRING
-            && (size_t) epoch->len <= NGX_DEVMON_EPOCH_LEN)
-        {
-            ngx_memcpy(acc->epoch, epoch->str, epoch->len);
-            acc->epoch_len = epoch->len;
+        if (acc->epoch_len == 0) {
+            acc->epoch_len = ngx_http_devmon_replay_epoch(acc->epoch, epoch);
         }
 
         reason = ngx_http_devmon_replay_check(reply, acc->epoch,
@@ -677,16 +691,8 @@ ngx_http_devmon_replay_backfill_done(ngx_http_devmon_redis_t *rds,
 
         /* the gap cannot be filled: live clients are told and start over */
 
-        if (epoch && epoch->type == REDIS_REPLY_STRING
-            && (size_t) epoch->len <= NGX_DEVMON_EPOCH_LEN)
-        {
-            ngx_memcpy(acc->epoch, epoch->str, epoch->len);
-            acc->epoch_len = epoch->len;
-
-        } else {
-            /* no history yet: the next publish names it */
-            acc->epoch_len = 0;
-        }
+        /* 0 with no history yet: the next publish names it */
+        acc->epoch_len = ngx_http_devmon_replay_epoch(acc->epoch, epoch);
 
         acc->last.ms = 0;
         acc->last.seq = 0;
@@ -701,7 +707,8 @@ ngx_http_devmon_replay_backfill_done(ngx_http_devmon_redis_t *rds,
             next = ngx_queue_next(q);
             cl = ngx_queue_data(q, ngx_http_devmon_client_t, queue);
 
-            if (cl->state == NGX_HTTP_DEVMON_CLIENT_LIVE) {
+            /* a query in flight counted on the events let go, too */
+            if (cl->state != NGX_HTTP_DEVMON_CLIENT_WAIT) {
                 ngx_http_devmon_replay_restart(cl, reason);
             }
         }

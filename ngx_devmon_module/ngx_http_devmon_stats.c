@@ -23,8 +23,10 @@ static u_char *ngx_http_devmon_status_counter(u_char *p, u_char *last,
     ngx_atomic_uint_t value);
 
 
-static ngx_uint_t  ngx_http_devmon_latency_bounds[NGX_HTTP_DEVMON_LATENCY_N]
-    = { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000 };
+static const ngx_uint_t
+    ngx_http_devmon_latency_bounds[NGX_HTTP_DEVMON_LATENCY_N] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000
+};
 
 static const char  *ngx_http_devmon_hs_names[NGX_HTTP_DEVMON_HS_N] = {
     "101", "400", "401", "403", "426", "429", "503", "other"
@@ -176,7 +178,6 @@ ngx_http_devmon_stats_latency(ngx_http_devmon_stats_t *st, ngx_msec_int_t ms)
 
     ngx_http_devmon_stats_inc(st, latency[i], 1);
     ngx_http_devmon_stats_inc(st, latency_sum, ms);
-    ngx_http_devmon_stats_inc(st, latency_count, 1);
 }
 
 
@@ -332,7 +333,7 @@ ngx_http_devmon_status_handler(ngx_http_request_t *r)
                      "devmon_publish_to_send_seconds_sum %uA.%03uA\n"
                      "devmon_publish_to_send_seconds_count %uA\n",
                      cumulative, st->latency_sum / 1000,
-                     st->latency_sum % 1000, st->latency_count);
+                     st->latency_sum % 1000, cumulative);
 
     /* the auth counters, kept by ngx_http_devmon_zone.c */
 

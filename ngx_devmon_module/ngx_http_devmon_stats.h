@@ -55,7 +55,6 @@ typedef struct {
     ngx_atomic_t                 accounts;
     ngx_atomic_t                 latency[NGX_HTTP_DEVMON_LATENCY_N + 1];
     ngx_atomic_t                 latency_sum;  /* ms */
-    ngx_atomic_t                 latency_count;
 } ngx_http_devmon_stats_t;
 
 

@@ -145,64 +145,6 @@ ngx_http_devmon_stream_postconfiguration(ngx_conf_t *cf)
 }
 
 
-char *
-ngx_http_devmon_redis_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_devmon_main_conf_t *dmcf = conf;
-
-    ngx_str_t  *value;
-
-    if (dmcf->stream.redis.host.data || dmcf->stream.redis.path.len) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    dmcf->stream.enabled = 1;
-
-    return ngx_http_devmon_redis_parse_address(cf, &dmcf->stream.redis,
-                                               &value[1]);
-}
-
-
-/* devmon_redis_reconnect min [max] */
-
-char *
-ngx_http_devmon_redis_reconnect(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_devmon_main_conf_t *dmcf = conf;
-
-    ngx_str_t   *value;
-    ngx_msec_t   min, max;
-
-    if (dmcf->stream.redis.reconnect_min != NGX_CONF_UNSET_MSEC) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    min = ngx_parse_time(&value[1], 0);
-    if (min == (ngx_msec_t) NGX_ERROR || min == 0) {
-        return "has an invalid minimum delay";
-    }
-
-    max = min;
-
-    if (cf->args->nelts == 3) {
-        max = ngx_parse_time(&value[2], 0);
-        if (max == (ngx_msec_t) NGX_ERROR || max < min) {
-            return "has an invalid maximum delay (at least the minimum)";
-        }
-    }
-
-    dmcf->stream.redis.reconnect_min = min;
-    dmcf->stream.redis.reconnect_max = max;
-
-    return NGX_CONF_OK;
-}
-
-
 /* worker life */
 
 ngx_int_t
@@ -523,10 +465,7 @@ ngx_http_devmon_stream_broker(ngx_http_devmon_worker_t *w)
             cl = ngx_queue_data(q, ngx_http_devmon_client_t, queue);
 
             if (cl->hello_sent && !cl->closed) {
-                if (ngx_http_devmon_ws_send(cl->ws, f) == NGX_OK) {
-                    ngx_http_devmon_stats_inc(w->stats, frames, 1);
-                    ngx_http_devmon_stats_inc(w->stats, bytes, f->len);
-                }
+                (void) ngx_http_devmon_stream_frame(cl, f);
             }
         }
     }
@@ -1153,8 +1092,6 @@ ngx_http_devmon_stream_publish(ngx_http_devmon_account_t *acc, u_char *p,
         return;
     }
 
-    ev->live = 1;
-
     /*
      * Latency is taken when the frame's last byte first reaches a client
      * socket of this worker (one sample per event and worker).
@@ -1165,12 +1102,19 @@ ngx_http_devmon_stream_publish(ngx_http_devmon_account_t *acc, u_char *p,
     ev->frame->sent_stamp = ev->published;
 
     if (acc->backfill) {
-        /* the replay from the stream goes first */
-        if (acc->held.nelts < 65536) {
-            (void) ngx_http_devmon_evbuf_push(&acc->held, ev, w->log);
+        /*
+         * The replay from the stream goes first.  More held back than a
+         * replay may bring cannot be resumed anyway: the backfill ends in
+         * a reset and a snapshot, so nothing more is kept.
+         */
 
-        } else {
+        if (!acc->overflow
+            && (acc->held.nelts >= w->conf->replay_max
+                || ngx_http_devmon_evbuf_push(&acc->held, ev, w->log)
+                   != NGX_OK))
+        {
             acc->overflow = 1;
+            ngx_http_devmon_evbuf_clear(&acc->held);
         }
 
     } else {
@@ -1195,7 +1139,6 @@ ngx_http_devmon_stream_epoch(ngx_http_devmon_account_t *acc,
     ngx_http_devmon_client_t *only)
 {
     u_char                    *p;
-    ngx_uint_t                 closing;
     ngx_queue_t               *q;
     ngx_http_devmon_frame_t   *f;
     ngx_http_devmon_client_t  *cl;
@@ -1239,19 +1182,7 @@ ngx_http_devmon_stream_epoch(ngx_http_devmon_account_t *acc,
         ngx_memcpy(cl->epoch, acc->epoch, acc->epoch_len);
         cl->epoch_len = acc->epoch_len;
 
-        closing = cl->ws->close_sent;
-
-        if (ngx_http_devmon_ws_send(cl->ws, f) == NGX_OK) {
-            ngx_http_devmon_stats_inc(cl->worker->stats, frames, 1);
-            ngx_http_devmon_stats_inc(cl->worker->stats, bytes, f->len);
-
-        } else {
-            if (!closing) {
-                ngx_http_devmon_stats_inc(cl->worker->stats, slow_closes, 1);
-            }
-
-            cl->closed = 1;
-        }
+        (void) ngx_http_devmon_stream_frame(cl, f);
     }
 
     if (f) {
@@ -1304,8 +1235,16 @@ ngx_http_devmon_stream_deliver(ngx_http_devmon_account_t *acc,
 
         case NGX_HTTP_DEVMON_CLIENT_QUERY:
             if (cl->held.nelts < cl->ws->conf->queue_frames) {
-                (void) ngx_http_devmon_evbuf_push(&cl->held, ev,
-                                                  acc->worker->log);
+                if (ngx_http_devmon_evbuf_push(&cl->held, ev,
+                                               acc->worker->log)
+                    != NGX_OK)
+                {
+                    /* a gap would follow: better a resume elsewhere */
+                    ngx_http_devmon_stream_fail(cl,
+                                                NGX_DEVMON_WS_CLOSE_INTERNAL,
+                                                NULL);
+                }
+
                 break;
             }
 
@@ -1326,10 +1265,6 @@ void
 ngx_http_devmon_stream_send(ngx_http_devmon_client_t *cl,
     ngx_http_devmon_event_t *ev)
 {
-    ngx_uint_t                 closing;
-    ngx_http_devmon_ws_t      *ws;
-    ngx_http_devmon_stats_t   *st;
-
     if (cl->closed || ngx_devmon_id_cmp(&ev->id, &cl->last) <= 0) {
         return;
     }
@@ -1349,15 +1284,26 @@ ngx_http_devmon_stream_send(ngx_http_devmon_client_t *cl,
         return;
     }
 
-    ws = cl->ws;
+    (void) ngx_http_devmon_stream_frame(cl, ev->frame);
+}
+
+
+/* a frame to one client, counted; a refusal means the client is closing */
+
+ngx_int_t
+ngx_http_devmon_stream_frame(ngx_http_devmon_client_t *cl,
+    ngx_http_devmon_frame_t *f)
+{
+    ngx_uint_t                closing;
+    ngx_http_devmon_stats_t  *st;
+
     st = cl->worker->stats;
+    closing = cl->ws->close_sent;
 
-    closing = ws->close_sent;
-
-    if (ngx_http_devmon_ws_send(ws, ev->frame) == NGX_OK) {
+    if (ngx_http_devmon_ws_send(cl->ws, f) == NGX_OK) {
         ngx_http_devmon_stats_inc(st, frames, 1);
-        ngx_http_devmon_stats_inc(st, bytes, ev->frame->len);
-        return;
+        ngx_http_devmon_stats_inc(st, bytes, f->len);
+        return NGX_OK;
     }
 
     if (!closing) {
@@ -1366,6 +1312,8 @@ ngx_http_devmon_stream_send(ngx_http_devmon_client_t *cl,
     }
 
     cl->closed = 1;
+
+    return NGX_DECLINED;
 }
 
 
@@ -1374,7 +1322,6 @@ ngx_http_devmon_stream_text(ngx_http_devmon_client_t *cl, u_char *text,
     size_t len)
 {
     ngx_int_t                 rc;
-    ngx_uint_t                closing;
     ngx_http_devmon_frame_t  *f;
 
     if (cl->closed) {
@@ -1388,21 +1335,7 @@ ngx_http_devmon_stream_text(ngx_http_devmon_client_t *cl, u_char *text,
         return NGX_ERROR;
     }
 
-    closing = cl->ws->close_sent;
-
-    rc = ngx_http_devmon_ws_send(cl->ws, f);
-
-    if (rc == NGX_OK) {
-        ngx_http_devmon_stats_inc(cl->worker->stats, frames, 1);
-        ngx_http_devmon_stats_inc(cl->worker->stats, bytes, f->len);
-
-    } else {
-        if (!closing) {
-            ngx_http_devmon_stats_inc(cl->worker->stats, slow_closes, 1);
-        }
-
-        cl->closed = 1;
-    }
+    rc = ngx_http_devmon_stream_frame(cl, f);
 
     ngx_http_devmon_frame_release(f);
 
@@ -1516,9 +1449,8 @@ static ngx_int_t
 ngx_http_devmon_client_filter(ngx_http_devmon_client_t *cl, json_t *json,
     ngx_uint_t add)
 {
-    char      *text;
-    json_t    *devices, *regions, *ack;
-    ngx_int_t  rc;
+    char    *text;
+    json_t  *devices, *regions, *ack;
 
     devices = json_object_get(json, "devices");
     regions = json_object_get(json, "regions");
@@ -1537,19 +1469,15 @@ ngx_http_devmon_client_filter(ngx_http_devmon_client_t *cl, json_t *json,
         ngx_http_devmon_filter_free(&cl->regions);
 
     } else {
-        rc = NGX_OK;
+        /* both lists are checked before either is applied */
 
-        if (devices) {
-            rc = ngx_http_devmon_filter_update(&cl->devices, devices, add,
-                                               cl->worker->log);
-        }
-
-        if (rc == NGX_OK && regions) {
-            rc = ngx_http_devmon_filter_update(&cl->regions, regions, add,
-                                               cl->worker->log);
-        }
-
-        if (rc == NGX_DECLINED) {
+        if ((devices
+             && ngx_http_devmon_filter_check(&cl->devices, devices, add)
+                != NGX_OK)
+            || (regions
+                && ngx_http_devmon_filter_check(&cl->regions, regions, add)
+                   != NGX_OK))
+        {
             (void) ngx_http_devmon_ws_send_error(cl->ws, "bad_filter",
                        "filters are arrays of at most 1024 non-empty "
                        "strings; \"*\" alone means every one, and "
@@ -1557,7 +1485,15 @@ ngx_http_devmon_client_filter(ngx_http_devmon_client_t *cl, json_t *json,
             return NGX_OK;
         }
 
-        if (rc == NGX_ERROR) {
+        if ((devices
+             && ngx_http_devmon_filter_update(&cl->devices, devices, add,
+                                              cl->worker->log)
+                != NGX_OK)
+            || (regions
+                && ngx_http_devmon_filter_update(&cl->regions, regions, add,
+                                                 cl->worker->log)
+                   != NGX_OK))
+        {
             ngx_http_devmon_stream_fail(cl, NGX_DEVMON_WS_CLOSE_INTERNAL,
                                         NULL);
             return NGX_ERROR;
@@ -1685,14 +1621,14 @@ ngx_http_devmon_event_create(ngx_log_t *log, const u_char *id, size_t id_len,
     ev->frame = f;
     ev->id.ms = pe.id.ms;
     ev->id.seq = pe.id.seq;
-    ev->published = pe.t ? pe.t : pe.id.ms;
+    /* the publish time: "t" may be older (a result that waited) */
+    ev->published = pe.id.ms;
     ev->device.data = (u_char *) pe.device;
     ev->device.len = pe.device ? pe.device_len : 0;
     ev->region.data = (u_char *) pe.region;
     ev->region.len = pe.region ? pe.region_len : 0;
     ev->device_hash = ngx_hash_key(ev->device.data, ev->device.len);
     ev->region_hash = ngx_hash_key(ev->region.data, ev->region.len);
-    ev->live = 0;
 
     return ev;
 }

@@ -45,12 +45,11 @@ typedef struct {
     ngx_uint_t                       refs;
     ngx_http_devmon_frame_t         *frame;
     ngx_devmon_id_t                  id;
-    uint64_t                         published;    /* ms */
+    uint64_t                         published;    /* ms: the id's */
     ngx_str_t                        device;
     ngx_str_t                        region;
     ngx_uint_t                       device_hash;
     ngx_uint_t                       region_hash;
-    unsigned                         live:1;       /* from pub/sub */
 } ngx_http_devmon_event_t;
 
 
@@ -106,7 +105,7 @@ struct ngx_http_devmon_account_s {
     ngx_devmon_id_t                  from;
     ngx_http_devmon_evbuf_t          held;
     unsigned                         backfill:1;
-    unsigned                         overflow:1;   /* held was full */
+    unsigned                         overflow:1;   /* held overran */
     unsigned                         warned:1;
 };
 
@@ -166,6 +165,8 @@ void ngx_http_devmon_stream_deliver(ngx_http_devmon_account_t *acc,
     ngx_http_devmon_event_t *ev);
 void ngx_http_devmon_stream_send(ngx_http_devmon_client_t *cl,
     ngx_http_devmon_event_t *ev);
+ngx_int_t ngx_http_devmon_stream_frame(ngx_http_devmon_client_t *cl,
+    ngx_http_devmon_frame_t *f);
 void ngx_http_devmon_stream_kick(ngx_http_devmon_account_t *acc);
 void ngx_http_devmon_stream_kick_client(ngx_http_devmon_client_t *cl);
 ngx_int_t ngx_http_devmon_stream_text(ngx_http_devmon_client_t *cl,
@@ -183,11 +184,6 @@ void ngx_http_devmon_event_release(ngx_http_devmon_event_t *ev);
 ngx_int_t ngx_http_devmon_evbuf_push(ngx_http_devmon_evbuf_t *b,
     ngx_http_devmon_event_t *ev, ngx_log_t *log);
 void ngx_http_devmon_evbuf_clear(ngx_http_devmon_evbuf_t *b);
-
-char *ngx_http_devmon_redis_address(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_devmon_redis_reconnect(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 
 #endif /* _NGX_HTTP_DEVMON_STREAM_H_INCLUDED_ */

@@ -5,7 +5,8 @@
 --
 --   field   hash field in devmon:{A}:state that keeps this event as the
 --           latest of its kind ("dev|region|kind"); "" stores nothing
---   event   a JSON object without "id", starting with '{'
+--   event   a JSON object without "id", starting with '{' (one with a
+--           top-level "id" is refused)
 --   maxlen  replay window: the stream is trimmed to about this many entries
 --
 -- Returns { id, epoch }.  The stream entry holds the event under field "e"
@@ -22,6 +23,17 @@ local field, event, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
 if string.sub(event, 1, 1) ~= '{' then
     return redis.error_reply('ERR devmon: event must be a JSON object')
+end
+
+-- the id is the stream's: a member "id" of the publisher's own would come
+-- after it in what clients get, as a second "id" (decoding ~100 bytes is
+-- cheap next to XADD)
+local ok, obj = pcall(cjson.decode, event)
+if not ok or type(obj) ~= 'table' then
+    return redis.error_reply('ERR devmon: event must be a JSON object')
+end
+if obj.id ~= nil then
+    return redis.error_reply('ERR devmon: event must not carry "id"')
 end
 
 if maxlen == nil or maxlen < 1 then

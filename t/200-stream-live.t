@@ -236,3 +236,46 @@ run(main())
 ok
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: an event's own "id": publish.lua refuses it, the module keeps the first
+--- python
+from devmon_stream import *
+
+async def main():
+    redis("FLUSHALL")
+    keys = ["devmon:{acme}:%s" % k for k in ("ev", "state", "live", "epoch")]
+    script = open(LUA).read()
+    for bad in ('{"d":"a","id":"99999999999999-0"}', '{"id":1}',
+                '{"d":"a"} x'):
+        try:
+            redis("EVAL", script, 4, *keys, "", bad, 100)
+            check(False, "accepted %s" % bad)
+        except RedisError as e:
+            check("devmon: event must" in str(e), "refused: %s" % e)
+    check(redis("EXISTS", keys[0]) == 0, "nothing streamed")
+    # a nested "id" is the publisher's business
+    first = publish("acme", [("", '{"d":"a","x":{"id":"1-1"}}')])
+
+    c = Collector(await connect("acme"), "C")
+    await c.wait_for(lambda c: "snapshot" in c.types(), what="snapshot")
+
+    # written past the script: the stream id first, a bogus one after it
+    nid = "%d-0" % (int(first[0][0].split("-")[0]) + 1)
+    redis("PUBLISH", keys[2], '%s {"id":"%s","d":"b","id":"99999999999999-0"}'
+          % (first[0][1], nid))
+    # (json.loads keeps the last "id": look at the text)
+    await c.wait_for(lambda c: any('"d":"b"' in e for e in c.events),
+                     what="the raw event")
+    after = publish("acme", [event("c")])
+    await c.wait_for(lambda c: after[0][0] in c.ids,
+                     what="the next event (not dropped as older)")
+    await c.close()
+    print("ok")
+
+run(main())
+--- python_out
+ok
+--- no_error_log
+[error]

@@ -172,7 +172,7 @@ ok
 
 
 
-=== TEST 4: more than devmon_replay_max missed, another epoch, bad since
+=== TEST 4: more than devmon_replay_max missed, another epoch, bad or future since
 --- python
 from devmon_stream import *
 
@@ -185,6 +185,11 @@ async def main():
              ("%s:%s" % (epoch, ids[69][0]), None),
              ("1:%s" % ids[100][0], "epoch"),
              ("garbage", "invalid_since"),
+             # beyond the newest event: live would skip what comes next
+             ("%s:%d-0" % (epoch, id_key(ids[-1][0])[0] + 60000),
+              "invalid_since"),
+             ("%s:%d-%d" % (epoch, id_key(ids[-1][0])[0],
+                            id_key(ids[-1][0])[1] + 1), "invalid_since"),
              ("%s:%s" % (epoch, "12x-3"), "invalid_since")]
 
     for since, reason in cases:

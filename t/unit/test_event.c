@@ -134,6 +134,14 @@ test_live(void)
     ok(ev.json_len == 20 && ev.json[0] == '{', "json is the rest");
     ok(ev.id.ms == 7, "id from the event");
 
+    /* a publisher's own "id" after the stream id must not replace it */
+    ok(ngx_devmon_event_parse_live(S("1 {\"id\":\"7-0\",\"d\":\"a\","
+                                     "\"id\":\"99999999999999-0\"}"), &ev)
+       == 0 && ev.id.ms == 7 && ev.id.seq == 0,
+       "the first id wins");
+    ok(ngx_devmon_event_parse_live(S("1 {\"id\":5,\"id\":\"7-0\"}"), &ev)
+       != 0, "a first id that is not a string is not replaced either");
+
     ok(ngx_devmon_event_parse_live(S("{\"id\":\"7-0\"}"), &ev) != 0,
        "no epoch: refused");
     ok(ngx_devmon_event_parse_live(S(" {\"id\":\"7-0\"}"), &ev) != 0,
