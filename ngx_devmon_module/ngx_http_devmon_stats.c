@@ -16,6 +16,10 @@
 #include "ngx_http_devmon_stream.h"
 
 
+static ngx_http_devmon_gauges_t *ngx_http_devmon_stats_claim(
+    ngx_http_devmon_metrics_t *m);
+static void ngx_http_devmon_stats_gauges(ngx_http_devmon_metrics_t *m,
+    ngx_http_devmon_gauges_t *sum, ngx_atomic_uint_t *workers);
 static ngx_int_t ngx_http_devmon_stats_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_devmon_status_handler(ngx_http_request_t *r);
 static u_char *ngx_http_devmon_status_counter(u_char *p, u_char *last,
@@ -40,36 +44,187 @@ static const char  *ngx_http_devmon_link_names[2] = {
 ngx_http_devmon_stats_t *
 ngx_http_devmon_stats_attach(ngx_cycle_t *cycle)
 {
-    ngx_http_devmon_zone_t   *zone;
-    ngx_http_devmon_stats_t  *st;
+    size_t                      size;
+    ngx_uint_t                  n;
+    ngx_core_conf_t            *ccf;
+    ngx_http_devmon_zone_t     *zone;
+    ngx_http_devmon_gauges_t   *slot;
+    ngx_http_devmon_stats_t    *st;
+    ngx_http_devmon_metrics_t  *m, *old;
 
-    zone = ngx_http_devmon_zone_cycle(cycle);
-    if (zone == NULL) {
+    st = ngx_pcalloc(cycle->pool, sizeof(ngx_http_devmon_stats_t));
+    if (st == NULL) {
         return NULL;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    st->gauges = &st->own;
 
-    st = zone->sh->metrics;
+    /* room for the workers of a few overlapping reloads */
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    n = ngx_max(8, 4 * (ngx_uint_t) ccf->worker_processes);
 
-    if (st == NULL || st->size != sizeof(ngx_http_devmon_stats_t)) {
-        /* first worker, or a reload with another layout: start afresh */
-        st = ngx_slab_calloc_locked(zone->shpool,
-                                    sizeof(ngx_http_devmon_stats_t));
-        if (st != NULL) {
-            st->size = sizeof(ngx_http_devmon_stats_t);
-            zone->sh->metrics = st;
+    size = offsetof(ngx_http_devmon_metrics_t, slots)
+           + n * sizeof(ngx_http_devmon_gauges_t);
+
+    zone = ngx_http_devmon_zone_cycle(cycle);
+
+    slot = NULL;
+    m = NULL;
+
+    if (zone != NULL) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        old = zone->sh->metrics;
+
+        if (old != NULL && old->size != sizeof(ngx_http_devmon_metrics_t)) {
+            /* a reload with another layout: start afresh */
+            old = NULL;
         }
+
+        m = old;
+
+        if (m == NULL || m->nslots < n) {
+            m = ngx_slab_calloc_locked(zone->shpool, size);
+
+            if (m == NULL) {
+                /* more workers than slots, and no room to grow: make do */
+                m = old;
+
+            } else {
+                if (old != NULL) {
+                    /*
+                     * More workers than slots after a reload: keep the
+                     * counters and the slots.  The old block is not freed,
+                     * workers of the old cycle may still write to it.
+                     */
+                    ngx_memcpy(m, old, offsetof(ngx_http_devmon_metrics_t,
+                                                slots)
+                               + old->nslots
+                                 * sizeof(ngx_http_devmon_gauges_t));
+                }
+
+                m->size = sizeof(ngx_http_devmon_metrics_t);
+                m->nslots = n;
+                zone->sh->metrics = m;
+            }
+        }
+
+        if (m != NULL) {
+            slot = ngx_http_devmon_stats_claim(m);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (st == NULL) {
+    if (m == NULL) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "devmon: no room for metrics in the shared zone");
+
+        /* counted privately rather than checked on every hot path */
+        m = ngx_pcalloc(cycle->pool, sizeof(ngx_http_devmon_metrics_t));
+        if (m == NULL) {
+            return NULL;
+        }
+
+    } else if (slot == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "devmon: all %ui metrics slots are held by live "
+                      "workers, this one is not counted in the gauges",
+                      m->nslots);
+    }
+
+    st->sh = m;
+
+    if (slot != NULL) {
+        st->gauges = slot;
     }
 
     return st;
+}
+
+
+/*
+ * A slot of a pid that is gone (killed, crashed, or our own pid held by a
+ * dead predecessor) is reused, zeroed; called with the zone locked.
+ */
+
+static ngx_http_devmon_gauges_t *
+ngx_http_devmon_stats_claim(ngx_http_devmon_metrics_t *m)
+{
+    ngx_pid_t                  pid;
+    ngx_uint_t                 i;
+    ngx_http_devmon_gauges_t  *g;
+
+    for (i = 0; i < m->nslots; i++) {
+        g = &m->slots[i];
+        pid = (ngx_pid_t) g->pid;
+
+        if (pid != 0 && pid != ngx_pid
+            && (kill(pid, 0) == 0 || ngx_errno != ESRCH))
+        {
+            continue;
+        }
+
+        /* zeroed before the pid is set: a scrape never sums stale values */
+        g->pid = 0;
+        ngx_memory_barrier();
+
+        g->connections = 0;
+        g->links_up[0] = 0;
+        g->links_up[1] = 0;
+        g->accounts = 0;
+        ngx_memory_barrier();
+
+        g->pid = (ngx_atomic_uint_t) ngx_pid;
+
+        return g;
+    }
+
+    return NULL;
+}
+
+
+void
+ngx_http_devmon_stats_detach(ngx_http_devmon_stats_t *st)
+{
+    if (st->gauges == &st->own) {
+        return;
+    }
+
+    st->gauges->pid = 0;
+    st->gauges = &st->own;
+}
+
+
+/* gauges summed over the slots of live workers; workers counts the slots */
+
+static void
+ngx_http_devmon_stats_gauges(ngx_http_devmon_metrics_t *m,
+    ngx_http_devmon_gauges_t *sum, ngx_atomic_uint_t *workers)
+{
+    ngx_pid_t                  pid;
+    ngx_uint_t                 i;
+    ngx_http_devmon_gauges_t  *g;
+
+    ngx_memzero(sum, sizeof(ngx_http_devmon_gauges_t));
+    *workers = 0;
+
+    for (i = 0; i < m->nslots; i++) {
+        g = &m->slots[i];
+        pid = (ngx_pid_t) g->pid;
+
+        if (pid == 0
+            || (pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == ESRCH))
+        {
+            continue;
+        }
+
+        (*workers)++;
+        sum->connections += g->connections;
+        sum->links_up[0] += g->links_up[0];
+        sum->links_up[1] += g->links_up[1];
+        sum->accounts += g->accounts;
+    }
 }
 
 
@@ -211,9 +366,10 @@ ngx_http_devmon_status_handler(ngx_http_request_t *r)
     ngx_buf_t                    *b;
     ngx_uint_t                    i;
     ngx_chain_t                   out;
-    ngx_atomic_uint_t             cumulative;
+    ngx_atomic_uint_t             cumulative, workers;
     ngx_http_devmon_zone_t       *zone;
-    ngx_http_devmon_stats_t      *st;
+    ngx_http_devmon_gauges_t      g;
+    ngx_http_devmon_metrics_t    *st;
     ngx_http_devmon_main_conf_t  *dmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -231,7 +387,9 @@ ngx_http_devmon_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    st = dmcf->stream.worker->stats;
+    st = dmcf->stream.worker->stats->sh;
+
+    ngx_http_devmon_stats_gauges(st, &g, &workers);
 
     b = ngx_create_temp_buf(r->pool, 16384);
     if (b == NULL) {
@@ -242,10 +400,10 @@ ngx_http_devmon_status_handler(ngx_http_request_t *r)
     last = b->end;
 
     p = ngx_http_devmon_status_counter(p, last, "devmon_workers", "gauge",
-            "Worker processes running the devmon streams.", st->workers);
+            "Worker processes running the devmon streams.", workers);
 
     p = ngx_http_devmon_status_counter(p, last, "devmon_connections",
-            "gauge", "Open WebSocket connections.", st->connections);
+            "gauge", "Open WebSocket connections.", g.connections);
 
     p = ngx_slprintf(p, last,
                      "# HELP devmon_handshakes_total WebSocket handshakes "
@@ -289,7 +447,7 @@ ngx_http_devmon_status_handler(ngx_http_request_t *r)
 
     for (i = 0; i < 2; i++) {
         p = ngx_slprintf(p, last, "devmon_redis_link_up{link=\"%s\"} %uA\n",
-                         ngx_http_devmon_link_names[i], st->links_up[i]);
+                         ngx_http_devmon_link_names[i], g.links_up[i]);
     }
 
     p = ngx_slprintf(p, last,
@@ -305,7 +463,7 @@ ngx_http_devmon_status_handler(ngx_http_request_t *r)
 
     p = ngx_http_devmon_status_counter(p, last, "devmon_subscribed_accounts",
             "gauge", "Accounts subscribed, summed over workers.",
-            st->accounts);
+            g.accounts);
 
     p = ngx_slprintf(p, last,
                      "# HELP devmon_publish_to_send_seconds From an event's "

@@ -173,13 +173,8 @@ ngx_http_devmon_stream_init_process(ngx_cycle_t *cycle)
     w->log = cycle->log;
 
     w->stats = ngx_http_devmon_stats_attach(cycle);
-
     if (w->stats == NULL) {
-        /* counted privately rather than checked on every hot path */
-        w->stats = ngx_pcalloc(cycle->pool, sizeof(ngx_http_devmon_stats_t));
-        if (w->stats == NULL) {
-            return NGX_ERROR;
-        }
+        return NGX_ERROR;
     }
 
     ngx_rbtree_init(&w->accounts, &w->sentinel, ngx_str_rbtree_insert_value);
@@ -196,8 +191,6 @@ ngx_http_devmon_stream_init_process(ngx_cycle_t *cycle)
     w->cmd.data = w;
 
     dmcf->stream.worker = w;
-
-    ngx_http_devmon_stats_inc(w->stats, workers, 1);
 
     if (dmcf->stream.enabled) {
         ngx_http_devmon_stream_start(w);
@@ -223,20 +216,7 @@ ngx_http_devmon_stream_exit_process(ngx_cycle_t *cycle)
 
     /* take this worker's share out of the gauges */
 
-    ngx_http_devmon_stats_inc(w->stats, workers, -1);
-
-    if (w->sub.notified) {
-        ngx_http_devmon_stats_inc(w->stats, links_up[NGX_HTTP_DEVMON_LINK_SUB],
-                                  -1);
-    }
-
-    if (w->cmd.notified) {
-        ngx_http_devmon_stats_inc(w->stats, links_up[NGX_HTTP_DEVMON_LINK_CMD],
-                                  -1);
-    }
-
-    ngx_http_devmon_stats_inc(w->stats, accounts,
-                              - (ngx_atomic_int_t) w->subscribed);
+    ngx_http_devmon_stats_detach(w->stats);
 
     for (acc = ngx_http_devmon_account_next(w, NULL); acc != NULL; acc = next)
     {
@@ -246,9 +226,6 @@ ngx_http_devmon_stream_exit_process(ngx_cycle_t *cycle)
          * Clients still open at a fast shutdown: their cleanups, if they
          * ever run, see that the worker let go and touch no account.
          */
-        ngx_http_devmon_stats_inc(w->stats, connections,
-                                  - (ngx_atomic_int_t) acc->nclients);
-
         ngx_http_devmon_account_free(acc);
     }
 
@@ -299,7 +276,7 @@ ngx_http_devmon_stream_link_state(ngx_http_devmon_redis_t *rds)
     up = (rds->state == NGX_HTTP_DEVMON_REDIS_UP);
 
     if (up) {
-        ngx_http_devmon_stats_inc(w->stats, links_up[link], 1);
+        ngx_http_devmon_gauge_add(w->stats, links_up[link], 1);
 
         if (link == NGX_HTTP_DEVMON_LINK_SUB ? w->sub_was_up
                                              : w->cmd_was_up)
@@ -315,7 +292,7 @@ ngx_http_devmon_stream_link_state(ngx_http_devmon_redis_t *rds)
         }
 
     } else {
-        ngx_http_devmon_stats_inc(w->stats, links_up[link], -1);
+        ngx_http_devmon_gauge_add(w->stats, links_up[link], -1);
     }
 
     if (link == NGX_HTTP_DEVMON_LINK_SUB) {
@@ -373,7 +350,7 @@ ngx_http_devmon_stream_sub_lost(ngx_http_devmon_worker_t *w)
             || acc->sub == NGX_HTTP_DEVMON_SUB_LEAVING)
         {
             w->subscribed--;
-            ngx_http_devmon_stats_inc(w->stats, accounts, -1);
+            ngx_http_devmon_gauge_add(w->stats, accounts, -1);
         }
 
         acc->sub = NGX_HTTP_DEVMON_SUB_NONE;
@@ -621,7 +598,7 @@ ngx_http_devmon_stream_open(ngx_http_devmon_ws_t *ws, ngx_str_t *account)
 
     ws->client = cl;
 
-    ngx_http_devmon_stats_inc(w->stats, connections, 1);
+    ngx_http_devmon_gauge_add(w->stats, connections, 1);
     ngx_http_devmon_stats_handshake(w->stats, NGX_HTTP_SWITCHING_PROTOCOLS);
 
     /* since=epoch:id, the last event the client has */
@@ -695,7 +672,7 @@ ngx_http_devmon_client_cleanup(void *data)
     ngx_queue_remove(&cl->queue);
     cl->account = NULL;
 
-    ngx_http_devmon_stats_inc(cl->worker->stats, connections, -1);
+    ngx_http_devmon_gauge_add(cl->worker->stats, connections, -1);
 
     if (--acc->nclients == 0) {
         ngx_http_devmon_account_idle(acc);
@@ -905,7 +882,7 @@ ngx_http_devmon_account_linger(ngx_event_t *ev)
 
     acc->sub = NGX_HTTP_DEVMON_SUB_NONE;
     w->subscribed--;
-    ngx_http_devmon_stats_inc(w->stats, accounts, -1);
+    ngx_http_devmon_gauge_add(w->stats, accounts, -1);
 
     ngx_http_devmon_account_free(acc);
 }
@@ -985,7 +962,7 @@ ngx_http_devmon_stream_message(ngx_http_devmon_redis_t *rds,
 
         acc->sub = NGX_HTTP_DEVMON_SUB_ACTIVE;
         w->subscribed++;
-        ngx_http_devmon_stats_inc(w->stats, accounts, 1);
+        ngx_http_devmon_gauge_add(w->stats, accounts, 1);
 
         if (acc->nclients == 0) {
             ngx_http_devmon_account_idle(acc);
@@ -1006,7 +983,7 @@ ngx_http_devmon_stream_message(ngx_http_devmon_redis_t *rds,
 
         acc->sub = NGX_HTTP_DEVMON_SUB_NONE;
         w->subscribed--;
-        ngx_http_devmon_stats_inc(w->stats, accounts, -1);
+        ngx_http_devmon_gauge_add(w->stats, accounts, -1);
 
         if (acc->nclients) {
             /* clients came back during the unsubscribe */
