@@ -2,8 +2,10 @@
 # error, they install into this machine's Debian nginx, the example configs
 # pass "nginx -t", probed runs under its unit's user and capabilities, and
 # a probe event travels probed -> Redis -> devmon nginx -> front nginx ->
-# WebSocket client.  Then both packages are purged and /etc/nginx is
-# checked (and if need be restored) to be as it was.
+# WebSocket client.  devmon-alertd, shipped in devmon-probed, runs under
+# its unit's user without capabilities and reads the account stream that
+# probed fills.  Then both packages are purged and /etc/nginx is checked
+# (and if need be restored) to be as it was.
 #
 # Needs root.  Ports: front nginx 7900, devmon nginx 7901 (TLS) and 7902,
 # redis 6490.
@@ -30,6 +32,8 @@ my $BUILD = $ENV{DEVMON_BUILD} // "$ROOT/build";
 my $NGINX = '/usr/sbin/nginx';
 my @PKGS = qw(libnginx-mod-http-devmon devmon-probed);
 my $UNIT = '/lib/systemd/system/devmon-probed.service';
+my $ALERT_UNIT = '/lib/systemd/system/devmon-alertd.service';
+my $WANTS = '/etc/systemd/system/multi-user.target.wants';
 my $MODCONF = '/etc/nginx/modules-enabled/50-mod-http-devmon.conf';
 my ($FRONT_PORT, $NODE_PORT, $NODE_HTTP_PORT, $REDIS_PORT) =
     (7900, 7901, 7902, 6490);
@@ -45,7 +49,8 @@ my (%pid, $installed, $etc_backup, $etc_before, $had_user, $had_group);
 # Stops everything this test started, purges what it installed, and puts
 # /etc/nginx back if the purge left it different.  Runs on any exit.
 sub cleanup {
-    stop_pid($pid{$_}) for grep { $pid{$_} } qw(probed front node redis);
+    stop_pid($pid{$_})
+        for grep { $pid{$_} } qw(alertd probed front node redis);
     %pid = ();
 
     if ($installed) {
@@ -143,6 +148,24 @@ if (grep { !$deb{$_} } @PKGS) {
     diag("lintian warnings:\n" . join("\n", @warnings)) if @warnings;
 }
 
+# the alert daemon is part of the probe package, its config a conffile
+{
+    my $deb = $deb{'devmon-probed'};
+    my (undef, $list) = run('dpkg-deb', '-c', $deb);
+    for my $f (qw(./usr/sbin/devmon-alertd ./usr/bin/devmon-alertctl
+                  ./etc/devmon/alertd.json
+                  ./lib/systemd/system/devmon-alertd.service
+                  ./usr/share/man/man8/devmon-alertd.8.gz
+                  ./usr/share/man/man1/devmon-alertctl.1.gz))
+    {
+        like($list, qr{ \Q$f\E$}m, "devmon-probed contains $f");
+    }
+
+    my (undef, $conffiles) = run('dpkg-deb', '-I', $deb, 'conffiles');
+    like($conffiles, qr{^/etc/devmon/alertd\.json$}m,
+         '/etc/devmon/alertd.json is a conffile');
+}
+
 # the ABI nginx-dev names (nginx-abi-1.22.1-7 on Debian 12), which the
 # machine's nginx must provide
 {
@@ -201,8 +224,17 @@ ok(@pw && $pw[2] < 1000, 'devmon is a system user (uid < 1000)');
        '/etc/devmon/probed.json is root:devmon 0640');
 }
 
+{
+    my @st = stat '/etc/devmon/alertd.json';
+    ok(@st && ($st[2] & 07777) == 0640 && $st[4] == 0
+       && $st[5] == (getgrnam('devmon'))[2],
+       '/etc/devmon/alertd.json is root:devmon 0640');
+}
+
 ok(-x '/usr/sbin/probed', 'probed installed in /usr/sbin');
 ok(-x '/usr/bin/devmon-publish', 'devmon-publish installed in /usr/bin');
+ok(-x '/usr/sbin/devmon-alertd', 'devmon-alertd installed in /usr/sbin');
+ok(-x '/usr/bin/devmon-alertctl', 'devmon-alertctl installed in /usr/bin');
 
 {
     my ($rc, $out) = run('setpriv', '--reuid=devmon', '--regid=devmon',
@@ -213,9 +245,28 @@ ok(-x '/usr/bin/devmon-publish', 'devmon-publish installed in /usr/bin');
 }
 
 {
+    my ($rc, $out) = run('setpriv', '--reuid=devmon', '--regid=devmon',
+                         '--init-groups', '/usr/sbin/devmon-alertd', '-t',
+                         '-c', '/etc/devmon/alertd.json');
+    is($rc, 0, 'the shipped alertd.json is valid and readable by devmon')
+        or diag($out);
+}
+
+{
     my ($rc, $out) = run('systemd-analyze', 'verify', $UNIT);
     is($rc, 0, 'systemd-analyze verify accepts the unit') or diag($out);
 }
+
+{
+    my ($rc, $out) = run('systemd-analyze', 'verify', $ALERT_UNIT);
+    is($rc, 0, 'systemd-analyze verify accepts the alertd unit')
+        or diag($out);
+}
+
+# one alertd per set of accounts: installing the package on every probe
+# host must not start one on each
+ok(!-e "$WANTS/devmon-alertd.service" && !-l "$WANTS/devmon-alertd.service",
+   'the alertd unit is not enabled by the package');
 
 
 # --- the unit's settings ----------------------------------------------------
@@ -234,6 +285,36 @@ is_deeply($unit->{NoNewPrivileges}, ['yes'], 'unit: NoNewPrivileges');
 my @exec = split ' ', ($unit->{ExecStart} // [''])->[0];
 is_deeply(\@exec, ['/usr/sbin/probed', '-c', '/etc/devmon/probed.json'],
           'unit: ExecStart');
+
+my $aunit = unit_settings($ALERT_UNIT);
+is_deeply($aunit->{Type}, ['simple'],
+          'alertd unit: Type=simple (alertd sends no READY=1)');
+is_deeply($aunit->{User}, ['devmon'], 'alertd unit: runs as devmon');
+is_deeply($aunit->{Group}, ['devmon'], 'alertd unit: group devmon');
+is_deeply($aunit->{CapabilityBoundingSet}, [''],
+          'alertd unit: empty bounding set (no capability)');
+is_deeply($aunit->{AmbientCapabilities} // [''], [''],
+          'alertd unit: no ambient capability');
+is_deeply($aunit->{ExecReload}, ['/bin/kill -HUP $MAINPID'],
+          'alertd unit: reload is SIGHUP');
+is_deeply($aunit->{NoNewPrivileges}, ['yes'],
+          'alertd unit: NoNewPrivileges');
+is_deeply($aunit->{RestrictAddressFamilies}, ['AF_INET AF_INET6 AF_UNIX'],
+          'alertd unit: AF_INET, AF_INET6 and AF_UNIX only');
+
+# the rest of the sandbox is probed's
+for my $k (qw(ProtectSystem ProtectHome PrivateTmp PrivateDevices
+              ProtectKernelTunables ProtectKernelModules ProtectControlGroups
+              RestrictNamespaces MemoryDenyWriteExecute SystemCallFilter
+              SystemCallArchitectures UMask))
+{
+    is_deeply($aunit->{$k}, $unit->{$k}, "alertd unit: $k as probed's");
+}
+
+my @aexec = split ' ', ($aunit->{ExecStart} // [''])->[0];
+is_deeply(\@aexec,
+          ['/usr/sbin/devmon-alertd', '-c', '/etc/devmon/alertd.json'],
+          'alertd unit: ExecStart');
 
 
 # --- test PKI, token and rendered configs -----------------------------------
@@ -502,9 +583,72 @@ like($ready, qr/^READY=1$/m, 'probed tells the notify socket READY=1')
 }
 
 
+# --- devmon-alertd under its unit's user, without capabilities -----------
+
+# the unit's ExecStart with only the config path swapped; the test's
+# account and redis
+{
+    my $aconf = "$tmp/alertd.json";
+    write_file($aconf, JSON::PP->new->canonical->pretty->encode({
+        accounts => [$ACCOUNT],
+        redis => { host => '127.0.0.1', port => $REDIS_PORT + 0 },
+        storm_window => 1 }), 0640);
+    run('chgrp', 'devmon', $aconf);
+
+    my @acmd = @aexec;
+    $acmd[2] = $aconf;
+    my $alog = "$tmp/alertd.log";
+    my $key = "devmon:{$ACCOUNT}:ev";
+
+    $pid{alertd} = spawn($alog, {},
+        'setpriv', "--reuid=$aunit->{User}[0]",
+        "--regid=$aunit->{Group}[0]", '--init-groups', '--inh-caps=-all',
+        '--ambient-caps=-all', '--bounding-set=-all', '--no-new-privs',
+        @acmd);
+
+    ok(wait_until(10, sub {
+           (eval { read_file($alog) } // '') =~ /reading the streams/ }),
+       'alertd connects to redis and reads the account stream')
+        or diag(eval { read_file($alog) });
+
+    my $st = eval { read_file("/proc/$pid{alertd}/status") } // '';
+    my ($uid) = $st =~ /^Uid:\s+(\d+)/m;
+    my ($eff) = $st =~ /^CapEff:\s+([0-9a-f]+)/m;
+    my ($bnd) = $st =~ /^CapBnd:\s+([0-9a-f]+)/m;
+    is($uid, $pw[2], 'alertd runs as devmon');
+    is(hex($eff // 'f'), 0, 'alertd holds no capability');
+    is(hex($bnd // 'f'), 0, 'alertd cannot gain a capability');
+
+    # its consumer group follows what probed keeps publishing
+    my $last = sub {
+        my (undef, $out) = run('redis-cli', '-p', $REDIS_PORT, 'XINFO',
+                               'GROUPS', $key);
+        return $out =~ /^last-delivered-id\n(\S+)$/m ? $1 : '';
+    };
+    my $first = $last->();
+    like($first, qr/^\d+-\d+$/, 'alertd made its consumer group')
+        or diag(eval { read_file($alog) });
+    ok($first ne '' && wait_until(10, sub { $last->() ne $first }),
+       'alertd reads the entries probed publishes');
+
+    sleep 2;
+    ok(kill(0, $pid{alertd}) && waitpid($pid{alertd}, WNOHANG) == 0,
+       'alertd stays up') or diag(eval { read_file($alog) });
+
+    kill 'HUP', $pid{alertd};
+    sleep 1;
+    ok(kill(0, $pid{alertd}) && waitpid($pid{alertd}, WNOHANG) == 0,
+       'alertd survives ExecReload (SIGHUP)');
+
+    my $text = eval { read_file($alog) } // '';
+    unlike($text, qr/reload failed|^<[0-3]>/m,
+           'no error in alertd\'s log') or diag($text);
+}
+
+
 # --- purge and leave the machine as it was ----------------------------------
 
-stop_pid($pid{$_}) for qw(probed front node redis);
+stop_pid($pid{$_}) for qw(alertd probed front node redis);
 %pid = ();
 
 {
@@ -517,6 +661,8 @@ ok(!-e $MODCONF && !-l $MODCONF, 'purge removed the modules-enabled link');
 ok(!-e '/usr/lib/nginx/modules/ngx_http_devmon_module.so',
    'purge removed the module');
 ok(!-e '/etc/devmon', 'purge removed /etc/devmon');
+ok(!-e '/usr/sbin/devmon-alertd' && !-e $ALERT_UNIT,
+   'purge removed devmon-alertd and its unit');
 ok(!-e '/etc/systemd/system/multi-user.target.wants/devmon-probed.service',
    'purge removed the unit\'s enablement');
 
