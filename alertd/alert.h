@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
+
+#include "devmon.h"
 
 
 #define ALERT_VERSION   "0.1.0"
@@ -56,7 +59,7 @@ extern const char  *alert_kind_names[AK_N];
 
 
 int alert_st_parse(const char *s);
-int64_t alert_now_ms(void);
+char *alert_json_dump(json_t *o);
 
 
 #endif /* _ALERT_H_INCLUDED_ */

@@ -356,7 +356,7 @@ alert_outbox_msg(alert_flush_t *fl, const alert_user_t *u, int channel,
     char          id[64];
     alert_msg_t  *m;
 
-    snprintf(id, sizeof(id), "%lld.%llu", (long long) alert_now_ms(),
+    snprintf(id, sizeof(id), "%lld.%llu", (long long) devmon_now_ms(),
              (unsigned long long) ++ob.seq);
 
     m = alert_render(fl->acct->id, u, channel, notes, info, n, digest,
@@ -515,7 +515,7 @@ alert_outbox_on_saved(redisAsyncContext *ac, void *r, void *data)
 
     alert_outbox_flush_free(fl);
 
-    alert_outbox_tick(alert_now_ms());
+    alert_outbox_tick(devmon_now_ms());
 }
 
 
@@ -676,7 +676,7 @@ alert_outbox_done(alert_msg_t *m, const char *err, int permanent)
     double   d;
     int64_t  now;
 
-    now = alert_now_ms();
+    now = devmon_now_ms();
 
     /* a webhook URL may carry a secret: logs get its scheme and host */
     alert_msg_dest(m, dest, sizeof(dest));

@@ -538,13 +538,7 @@ alert_render(const char *account, const alert_user_t *u, int channel,
     if (channel == ALERT_CH_WEBHOOK) {
         free(line.p);
 
-        if (o == NULL) {
-            return NULL;
-        }
-
-        s = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-
+        s = alert_json_dump(o);
         if (s == NULL) {
             return NULL;
         }
@@ -631,7 +625,7 @@ alert_msg_new(const char *id, const char *account, int channel,
     m->channel = channel;
     m->to = strdup(to);
     m->body = strdup(body);
-    m->created = alert_now_ms();
+    m->created = devmon_now_ms();
 
     if (m->to == NULL || m->body == NULL) {
         alert_msg_free(m);
@@ -656,7 +650,6 @@ alert_msg_free(alert_msg_t *m)
 char *
 alert_msg_encode(const alert_msg_t *m)
 {
-    char    *s;
     json_t  *o;
 
     o = json_pack("{s:s,s:s,s:s,s:I,s:i,s:I}",
@@ -664,14 +657,8 @@ alert_msg_encode(const alert_msg_t *m)
                   "to", m->to, "body", m->body,
                   "c", (json_int_t) m->created, "n", m->attempts,
                   "w", (json_int_t) m->next_try);
-    if (o == NULL) {
-        return NULL;
-    }
 
-    s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-
-    return s;
+    return alert_json_dump(o);
 }
 
 

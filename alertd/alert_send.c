@@ -122,14 +122,7 @@ alert_send_start(alert_msg_t *m)
                          ? (long) CURLUSESSL_ALL
                          : c->smtp.starttls == ALERT_TLS_TRY
                          ? (long) CURLUSESSL_TRY : (long) CURLUSESSL_NONE);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER,
-                         (long) c->smtp.verify_tls);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST,
-                         c->smtp.verify_tls ? 2L : 0L);
-
-        if (c->smtp.ca_file[0]) {
-            curl_easy_setopt(e, CURLOPT_CAINFO, c->smtp.ca_file);
-        }
+        curl_ev_tls(e, c->smtp.verify_tls, c->smtp.ca_file);
 
         if (c->smtp.user[0]) {
             curl_easy_setopt(e, CURLOPT_USERNAME, c->smtp.user);
@@ -147,14 +140,7 @@ alert_send_start(alert_msg_t *m)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                          (long) (c->webhook.timeout * 1000));
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER,
-                         (long) c->webhook.verify_tls);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST,
-                         c->webhook.verify_tls ? 2L : 0L);
-
-        if (c->webhook.ca_file[0]) {
-            curl_easy_setopt(e, CURLOPT_CAINFO, c->webhook.ca_file);
-        }
+        curl_ev_tls(e, c->webhook.verify_tls, c->webhook.ca_file);
     }
 
     if (curl_ev_add(snd.ev, e) != 0) {

@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alert_state.h"
 
@@ -16,7 +15,7 @@ static void alert_state_emit(alert_acct_t *a, alert_dev_t *d,
 static void alert_state_undo(alert_acct_t *a, const alert_note_t *n);
 
 
-const char  *alert_st_names[4] = { "unknown", "up", "degraded", "down" };
+const char  *alert_st_names[4] = DEVMON_ST_NAMES;
 const char  *alert_kind_names[AK_N] = {
     "offline", "recovery", "degraded", "flapping", "region"
 };
@@ -37,14 +36,21 @@ alert_st_parse(const char *s)
 }
 
 
-int64_t
-alert_now_ms(void)
+/* takes o (NULL too: a failed json_pack) and returns its compact text */
+
+char *
+alert_json_dump(json_t *o)
 {
-    struct timespec  ts;
+    char  *s;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+    if (o == NULL) {
+        return NULL;
+    }
 
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+
+    return s;
 }
 
 
@@ -98,27 +104,6 @@ alert_acct_free(alert_acct_t *a)
 }
 
 
-static uint32_t
-alert_hash(const char *device, const char *region)
-{
-    uint32_t  h;
-
-    h = 2166136261u;
-
-    for ( /* void */ ; *device; device++) {
-        h = (h ^ (unsigned char) *device) * 16777619u;
-    }
-
-    h *= 16777619u;
-
-    for ( /* void */ ; *region; region++) {
-        h = (h ^ (unsigned char) *region) * 16777619u;
-    }
-
-    return h;
-}
-
-
 alert_dev_t *
 alert_dev_get(alert_acct_t *a, const char *device, const char *region,
     int create)
@@ -130,7 +115,7 @@ alert_dev_get(alert_acct_t *a, const char *device, const char *region,
         return NULL;
     }
 
-    h = alert_hash(device, region) % a->nbuckets;
+    h = devmon_hash(device, region) % a->nbuckets;
 
     for (d = a->buckets[h]; d; d = d->next) {
         if (strcmp(d->device, device) == 0
@@ -498,7 +483,7 @@ alert_note_push(alert_acct_t *a, const alert_note_t *n)
     *p = *n;
 
     if (p->queued == 0) {
-        p->queued = alert_now_ms();
+        p->queued = devmon_now_ms();
     }
 
     if (a->window_due == 0 || p->queued + a->policy.window < a->window_due) {
@@ -570,7 +555,6 @@ alert_state_undo(alert_acct_t *a, const alert_note_t *n)
 char *
 alert_dev_encode(const alert_dev_t *d)
 {
-    char    *s;
     json_t  *o;
 
     o = json_pack("{s:s,s:s,s:i,s:I,s:s,s:i,s:i,s:I,s:I,s:I,s:i,s:i,s:i}",
@@ -580,14 +564,8 @@ alert_dev_encode(const alert_dev_t *d)
                   "cd", (json_int_t) d->cd, "due", (json_int_t) d->due,
                   "fl", (int) d->flapping, "fs", (int) d->flap_sent,
                   "af", (int) d->after_flap);
-    if (o == NULL) {
-        return NULL;
-    }
 
-    s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-
-    return s;
+    return alert_json_dump(o);
 }
 
 
@@ -639,19 +617,12 @@ alert_dev_decode(alert_acct_t *a, const char *json)
 char *
 alert_region_encode(const alert_region_t *r)
 {
-    char    *s;
     json_t  *o;
 
     o = json_pack("{s:s,s:i,s:I}", "r", r->name, "failed", r->failed,
                   "t", (json_int_t) r->t);
-    if (o == NULL) {
-        return NULL;
-    }
 
-    s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-
-    return s;
+    return alert_json_dump(o);
 }
 
 
@@ -689,7 +660,6 @@ alert_region_decode(alert_acct_t *a, const char *json)
 char *
 alert_note_encode(const alert_note_t *n)
 {
-    char    *s;
     json_t  *o;
 
     o = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:i,s:I,s:i,s:I}",
@@ -699,14 +669,8 @@ alert_note_encode(const alert_note_t *n)
                   "dm", (json_int_t) n->down_ms, "f", n->flag,
                   "q", (json_int_t) n->queued, "pn", n->prev_ns,
                   "pc", (json_int_t) n->prev_cd);
-    if (o == NULL) {
-        return NULL;
-    }
 
-    s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-
-    return s;
+    return alert_json_dump(o);
 }
 
 

@@ -123,7 +123,7 @@ main(int argc, char **argv)
     alertd_live = conf;
 
     signal(SIGPIPE, SIG_IGN);
-    srandom((unsigned) getpid() ^ (unsigned) alert_now_ms());
+    srandom((unsigned) getpid() ^ (unsigned) devmon_now_ms());
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         log_error("curl_global_init failed");
@@ -308,7 +308,7 @@ alertd_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     int64_t  now;
 
-    now = alert_now_ms();
+    now = devmon_now_ms();
 
     alert_redis_tick(now);
     alert_outbox_tick(now);

@@ -117,13 +117,7 @@ check_http_run(probe_t *p)
 
     if (strncmp(cc->url, "https:", 6) == 0) {
         curl_easy_setopt(easy, CURLOPT_CERTINFO, 1L);
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER,
-                         cc->verify_tls ? 1L : 0L);
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST,
-                         cc->verify_tls ? 2L : 0L);
-        if (cc->ca_file[0]) {
-            curl_easy_setopt(easy, CURLOPT_CAINFO, cc->ca_file);
-        }
+        curl_ev_tls(easy, cc->verify_tls, cc->ca_file);
     }
 
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -561,7 +561,7 @@ check_icmp_ping(icmp_batch_t *b)
     timeout = b->timeout;
     ping_setopt(obj, PING_OPT_TIMEOUT, &timeout);
 
-    now = probed_mono_us();
+    now = devmon_mono_us();
 
     for (i = 0; i < b->nhosts; i++) {
         b->hosts[i].er = check_icmp_add(obj, &b->hosts[i], now);
@@ -621,7 +621,7 @@ check_icmp_ping(icmp_batch_t *b)
 
     ping_destroy(obj);
 
-    check_icmp_ident_release(b, probed_mono_us());
+    check_icmp_ident_release(b, devmon_mono_us());
 }
 
 
@@ -685,7 +685,7 @@ check_icmp_send_failed(icmp_batch_t *b, pingobj_t *obj, int64_t now)
             ping_destroy(solo);
 
             if (probe.ident >= 0) {
-                check_icmp_ident_put(probe.ident, probed_mono_us());
+                check_icmp_ident_put(probe.ident, devmon_mono_us());
             }
         }
 
@@ -701,7 +701,7 @@ check_icmp_send_failed(icmp_batch_t *b, pingobj_t *obj, int64_t now)
         }
 
         /* one line a minute at most: a bad address list must not flood */
-        t = probed_mono_us();
+        t = devmon_mono_us();
 
         pthread_mutex_lock(&icmp_lock);
 

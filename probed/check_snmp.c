@@ -124,7 +124,7 @@ check_snmp_run(probe_t *p)
     }
 
     c->probe = p;
-    c->t0 = probed_mono_us();
+    c->t0 = devmon_mono_us();
     c->retried = 0;
     result_init(&c->result, KIND_SNMP);
 
@@ -192,6 +192,7 @@ check_snmp_resolved(int err, struct evutil_addrinfo *ai, void *arg)
 static int
 check_snmp_open(snmp_ctx_t *c)
 {
+    int                 rc;
     oid                *proto;
     size_t              plen;
     conf_check_t       *cc;
@@ -201,6 +202,7 @@ check_snmp_open(snmp_ctx_t *c)
     static oid         *privs[2];
 
     cc = c->probe->cc;
+    rc = SNMPERR_SUCCESS;
 
     auths[0] = usmHMACMD5AuthProtocol;
     auths[1] = usmHMACSHA1AuthProtocol;
@@ -245,17 +247,12 @@ check_snmp_open(snmp_ctx_t *c)
             s.securityAuthKeyLen = USM_AUTH_KU_LEN;
             s.securityLevel = SNMP_SEC_LEVEL_AUTHNOPRIV;
 
-            if (generate_Ku(s.securityAuthProto, s.securityAuthProtoLen,
-                            (u_char *) cc->auth_pass, strlen(cc->auth_pass),
-                            s.securityAuthKey, &s.securityAuthKeyLen)
-                != SNMPERR_SUCCESS)
-            {
-                check_snmp_end(c, ST_UNKNOWN, "snmp_auth");
-                return -1;
-            }
+            rc = generate_Ku(s.securityAuthProto, s.securityAuthProtoLen,
+                             (u_char *) cc->auth_pass, strlen(cc->auth_pass),
+                             s.securityAuthKey, &s.securityAuthKeyLen);
         }
 
-        if (cc->priv_pass[0]) {
+        if (rc == SNMPERR_SUCCESS && cc->priv_pass[0]) {
             proto = privs[cc->priv_proto];
             plen = USM_PRIV_PROTO_DES_LEN;
             s.securityPrivProto = snmp_duplicate_objid(proto, plen);
@@ -263,14 +260,16 @@ check_snmp_open(snmp_ctx_t *c)
             s.securityPrivKeyLen = USM_PRIV_KU_LEN;
             s.securityLevel = SNMP_SEC_LEVEL_AUTHPRIV;
 
-            if (generate_Ku(s.securityAuthProto, s.securityAuthProtoLen,
-                            (u_char *) cc->priv_pass, strlen(cc->priv_pass),
-                            s.securityPrivKey, &s.securityPrivKeyLen)
-                != SNMPERR_SUCCESS)
-            {
-                check_snmp_end(c, ST_UNKNOWN, "snmp_auth");
-                return -1;
-            }
+            rc = generate_Ku(s.securityAuthProto, s.securityAuthProtoLen,
+                             (u_char *) cc->priv_pass, strlen(cc->priv_pass),
+                             s.securityPrivKey, &s.securityPrivKeyLen);
+        }
+
+        if (rc != SNMPERR_SUCCESS) {
+            free(s.securityAuthProto);
+            free(s.securityPrivProto);
+            check_snmp_end(c, ST_UNKNOWN, "snmp_auth");
+            return -1;
         }
     }
 
@@ -838,7 +837,7 @@ check_snmp_end(snmp_ctx_t *c, int st, const char *er)
     c->result.er = er;
 
     if (st == ST_UP || st == ST_DEGRADED) {
-        c->result.rt = (probed_mono_us() - c->t0) / 1000.0;
+        c->result.rt = (devmon_mono_us() - c->t0) / 1000.0;
     }
 
     /* a session that failed may hold half-done v3 state: start afresh */

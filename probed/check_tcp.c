@@ -66,7 +66,7 @@ check_tcp_run(probe_t *p)
 
     run->probe = p;
     run->fd = -1;
-    run->t0 = probed_mono_us();
+    run->t0 = devmon_mono_us();
 
     run->timer = evtimer_new(tcp_base, check_tcp_timeout, run);
     tv.tv_sec = (long) p->cc->timeout;
@@ -191,7 +191,7 @@ check_tcp_finish(tcp_run_t *run, int st, const char *er)
     r.er = er;
 
     if (st == ST_UP) {
-        r.rt = (probed_mono_us() - run->t0) / 1000.0;
+        r.rt = (devmon_mono_us() - run->t0) / 1000.0;
     }
 
     if (run->ev) {

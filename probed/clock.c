@@ -2,11 +2,11 @@
 
 #include <time.h>
 
-#include "probed.h"
+#include "devmon.h"
 
 
 int64_t
-probed_now_ms(void)
+devmon_now_ms(void)
 {
     struct timespec  ts;
 
@@ -17,7 +17,7 @@ probed_now_ms(void)
 
 
 int64_t
-probed_mono_us(void)
+devmon_mono_us(void)
 {
     struct timespec  ts;
 

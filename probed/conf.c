@@ -97,7 +97,7 @@ static int conf_finish(conf_ctx_t *ctx);
 
 
 const char  *probe_kind_names[KIND_N] = { "icmp", "snmp", "http", "tcp" };
-const char  *probe_st_names[4] = { "unknown", "up", "degraded", "down" };
+const char  *probe_st_names[4] = DEVMON_ST_NAMES;
 
 static const char  *conf_log_levels[] = {
     "error", "warn", "info", "debug", NULL

@@ -68,6 +68,20 @@ curl_ev_remove(curl_ev_t *ce, CURL *easy)
 
 /* curl says which socket to watch for what: one persistent event each */
 
+/* certificate checks of a transfer; an empty ca_file keeps the system's */
+
+void
+curl_ev_tls(CURL *easy, int verify, const char *ca_file)
+{
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+
+    if (ca_file[0]) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
+    }
+}
+
+
 static int
 curl_ev_socket(CURL *easy, curl_socket_t s, int what, void *userp,
     void *socketp)

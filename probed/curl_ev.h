@@ -18,6 +18,7 @@ curl_ev_t *curl_ev_new(struct event_base *base, curl_ev_done_pt done,
     void *data);
 int curl_ev_add(curl_ev_t *ce, CURL *easy);
 void curl_ev_remove(curl_ev_t *ce, CURL *easy);
+void curl_ev_tls(CURL *easy, int verify, const char *ca_file);
 void curl_ev_free(curl_ev_t *ce);
 
 

@@ -49,28 +49,6 @@ probe_init(struct event_base *base, struct evdns_base *dns)
 }
 
 
-static uint32_t
-probe_hash(const char *a, const char *d)
-{
-    uint32_t  h;
-
-    /* FNV-1a over "account\0device" */
-    h = 2166136261u;
-
-    for ( /* void */ ; *a; a++) {
-        h = (h ^ (unsigned char) *a) * 16777619u;
-    }
-
-    h *= 16777619u;
-
-    for ( /* void */ ; *d; d++) {
-        h = (h ^ (unsigned char) *d) * 16777619u;
-    }
-
-    return h;
-}
-
-
 /*
  * Applies a (new) configuration.  A device whose text and inherited
  * defaults did not change keeps its object: filter and device state, flap
@@ -128,7 +106,7 @@ probe_apply(conf_t *conf, conf_t *old)
     i = 0;
     for (dev = probe_devices; dev; dev = dev->next) {
         olds[i] = dev;
-        k = probe_hash(dev->acct->id, dev->cd->id) % nb;
+        k = devmon_hash(dev->acct->id, dev->cd->id) % nb;
         chain[i] = heads[k];
         heads[k] = i;
         i++;
@@ -147,7 +125,7 @@ probe_apply(conf_t *conf, conf_t *old)
                 continue;
             }
 
-            k = heads[probe_hash(a->id, cd->id) % nb];
+            k = heads[devmon_hash(a->id, cd->id) % nb];
 
             while (k != -1
                    && (strcmp(olds[k]->acct->id, a->id) != 0
@@ -330,7 +308,7 @@ probe_run(probe_t *p)
 {
     p->running = 1;
     p->dev->nrunning++;
-    p->started = probed_mono_us();
+    p->started = devmon_mono_us();
 
     switch (p->kind) {
 
@@ -418,7 +396,7 @@ probe_done(probe_t *p, result_t *r)
         return;
     }
 
-    now = probed_now_ms();
+    now = devmon_now_ms();
     r->t = now;
 
     /* the degraded band for response time is the same for every kind */
@@ -462,7 +440,7 @@ probe_done(probe_t *p, result_t *r)
 
     was = dev->state.st;
     /* the flap score decays on the monotonic clock */
-    rc = state_dev_update(&dev->state, worst, probed_mono_us() / 1000,
+    rc = state_dev_update(&dev->state, worst, devmon_mono_us() / 1000,
                           p->cc->flap_threshold, p->cc->flap_halflife);
 
     if (rc & STATE_CHANGED) {
@@ -569,7 +547,7 @@ probe_heartbeat(int64_t interval_ms)
     size_t   n;
     int64_t  now;
 
-    now = probed_now_ms();
+    now = devmon_now_ms();
 
     n = result_encode_heartbeat(probe_conf->region, interval_ms,
                                 region_ok(), buf, sizeof(buf));

@@ -152,7 +152,7 @@ main(int argc, char **argv)
     probed_conf = conf;
 
     signal(SIGPIPE, SIG_IGN);
-    srandom((unsigned) probed_mono_us());
+    srandom((unsigned) devmon_mono_us());
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         log_error("curl_global_init failed");
@@ -203,8 +203,8 @@ main(int argc, char **argv)
     probed_stop_ev = evtimer_new(probed_base, probed_on_break, NULL);
     getrusage(RUSAGE_SELF, &probed_ru);
     probed_cycle_iv = conf->defaults.interval;
-    probed_cycle_due = probed_mono_us() + (int64_t) (probed_cycle_iv * 1e6);
-    probed_arm_cycle(probed_mono_us());
+    probed_cycle_due = devmon_mono_us() + (int64_t) (probed_cycle_iv * 1e6);
+    probed_arm_cycle(devmon_mono_us());
 
     /* the first heartbeat at once: clients see the region come up */
     probe_heartbeat((int64_t) (conf->defaults.interval * 1000));
@@ -351,7 +351,7 @@ probed_reload(void)
     /* the heartbeat keeps its cadence; a new interval counts from the
      * last cycle */
     if (conf->defaults.interval != probed_cycle_iv) {
-        now = probed_mono_us();
+        now = devmon_mono_us();
         due = probed_cycle_due
               - (int64_t) (probed_cycle_iv * 1e6)
               + (int64_t) (conf->defaults.interval * 1e6);
@@ -438,7 +438,7 @@ probed_on_cycle(evutil_socket_t fd, short what, void *arg)
     sched_stats_t   ss;
     probe_stats_t   ps;
 
-    now = probed_mono_us();
+    now = devmon_mono_us();
     iv = (int64_t) (probed_cycle_iv * 1e6);
 
     /* a stalled loop skips cycles rather than running them in a burst */

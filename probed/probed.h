@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devmon.h"
+
 
 #define PROBED_VERSION  "0.1.0"
 
@@ -35,10 +37,6 @@ typedef enum {
 
 extern const char  *probe_kind_names[KIND_N];
 extern const char  *probe_st_names[4];
-
-
-int64_t probed_now_ms(void);        /* wall clock, epoch milliseconds */
-int64_t probed_mono_us(void);       /* monotonic clock, microseconds */
 
 
 #endif /* _PROBED_H_INCLUDED_ */

@@ -516,7 +516,7 @@ publish_send(pub_item_t *it)
         snprintf(maxlen, sizeof(maxlen), "%d", pub.conf.maxlen);
 
         /* waited in the backlog: its stream id no longer tells its time */
-        if (it->taken > 0 && probed_now_ms() - it->taken >= PUBLISH_LATE_MS) {
+        if (it->taken > 0 && devmon_now_ms() - it->taken >= PUBLISH_LATE_MS) {
             it->jlen = publish_stamp(it->json, it->jlen, it->taken);
             it->taken = 0;
         }

@@ -59,10 +59,15 @@ typedef struct {
 
 static void redis_link_connect(redis_link_t *l);
 static void redis_link_setup(redis_link_t *l);
+static void redis_link_setup_send(redis_link_t *l, char *what, int argc,
+    const char **argv);
 static void redis_link_fail(redis_link_t *l, const char *why, int lasting);
 static void redis_link_on_connect(const redisAsyncContext *ac, int status);
 static void redis_link_on_disconnect(const redisAsyncContext *ac,
     int status);
+static redis_link_cmd_t *redis_link_cmd_new(redis_link_t *l,
+    redisCallbackFn *cb, void *privdata);
+static void redis_link_sent(redis_link_t *l);
 static void redis_link_on_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void redis_link_on_setup(redisAsyncContext *ac, void *r,
@@ -256,59 +261,28 @@ redis_link_on_connect(const redisAsyncContext *ac, int status)
 static void
 redis_link_setup(redis_link_t *l)
 {
-    char              db[16];
-    const char       *argv[2];
-    redis_link_cmd_t *c;
-    static char       auth[] = "AUTH", sel[] = "SELECT", ping[] = "PING";
+    char          db[16];
+    const char   *argv[2];
+    static char   auth[] = "AUTH", sel[] = "SELECT", ping[] = "PING";
 
     l->setup_left = 0;
 
     if (l->password[0]) {
         argv[0] = "AUTH";
         argv[1] = l->password;
-
-        if ((c = malloc(sizeof(redis_link_cmd_t))) != NULL) {
-            c->link = l;
-            c->gen = l->gen;
-            c->cb = redis_link_on_setup;
-            c->privdata = auth;
-            redisAsyncCommandArgv(l->ac, redis_link_on_reply, c, 2, argv,
-                                  NULL);
-            l->inflight++;
-            l->setup_left++;
-        }
+        redis_link_setup_send(l, auth, 2, argv);
     }
 
     if (l->conf.db) {
         snprintf(db, sizeof(db), "%d", l->conf.db);
         argv[0] = "SELECT";
         argv[1] = db;
-
-        if ((c = malloc(sizeof(redis_link_cmd_t))) != NULL) {
-            c->link = l;
-            c->gen = l->gen;
-            c->cb = redis_link_on_setup;
-            c->privdata = sel;
-            redisAsyncCommandArgv(l->ac, redis_link_on_reply, c, 2, argv,
-                                  NULL);
-            l->inflight++;
-            l->setup_left++;
-        }
+        redis_link_setup_send(l, sel, 2, argv);
     }
 
     if (l->setup_left == 0) {
         argv[0] = "PING";
-
-        if ((c = malloc(sizeof(redis_link_cmd_t))) != NULL) {
-            c->link = l;
-            c->gen = l->gen;
-            c->cb = redis_link_on_setup;
-            c->privdata = ping;
-            redisAsyncCommandArgv(l->ac, redis_link_on_reply, c, 1, argv,
-                                  NULL);
-            l->inflight++;
-            l->setup_left++;
-        }
+        redis_link_setup_send(l, ping, 1, argv);
     }
 
     if (l->setup_left == 0) {
@@ -362,6 +336,26 @@ redis_link_on_setup(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
+/* a setup command; one lost to memory leaves setup_left short, and none
+ * at all fails the link */
+
+static void
+redis_link_setup_send(redis_link_t *l, char *what, int argc,
+    const char **argv)
+{
+    redis_link_cmd_t  *c;
+
+    c = redis_link_cmd_new(l, redis_link_on_setup, what);
+    if (c == NULL) {
+        return;
+    }
+
+    redisAsyncCommandArgv(l->ac, redis_link_on_reply, c, argc, argv, NULL);
+    l->inflight++;
+    l->setup_left++;
+}
+
+
 static void
 redis_link_on_disconnect(const redisAsyncContext *ac, int status)
 {
@@ -390,15 +384,10 @@ redis_link_command(redis_link_t *l, redisCallbackFn *cb, void *privdata,
         return -1;
     }
 
-    c = malloc(sizeof(redis_link_cmd_t));
+    c = redis_link_cmd_new(l, cb, privdata);
     if (c == NULL) {
         return -1;
     }
-
-    c->link = l;
-    c->gen = l->gen;
-    c->cb = cb;
-    c->privdata = privdata;
 
     if (redisAsyncCommandArgv(l->ac, redis_link_on_reply, c, argc, argv,
                               argvlen)
@@ -408,13 +397,7 @@ redis_link_command(redis_link_t *l, redisCallbackFn *cb, void *privdata,
         return -1;
     }
 
-    if (l->inflight++ == 0) {
-        l->progress = redis_link_now();
-    }
-
-    if (l->conf.reply_timeout > 0 && !evtimer_pending(l->reply_ev, NULL)) {
-        redis_link_timer(l->reply_ev, l->conf.reply_timeout);
-    }
+    redis_link_sent(l);
 
     return 0;
 }
@@ -432,15 +415,10 @@ redis_link_commandf(redis_link_t *l, redisCallbackFn *cb, void *privdata,
         return -1;
     }
 
-    c = malloc(sizeof(redis_link_cmd_t));
+    c = redis_link_cmd_new(l, cb, privdata);
     if (c == NULL) {
         return -1;
     }
-
-    c->link = l;
-    c->gen = l->gen;
-    c->cb = cb;
-    c->privdata = privdata;
 
     va_start(ap, fmt);
     rc = redisvAsyncCommand(l->ac, redis_link_on_reply, c, fmt, ap);
@@ -451,6 +429,38 @@ redis_link_commandf(redis_link_t *l, redisCallbackFn *cb, void *privdata,
         return -1;
     }
 
+    redis_link_sent(l);
+
+    return 0;
+}
+
+
+/* the record that matches a reply to this link and its generation */
+
+static redis_link_cmd_t *
+redis_link_cmd_new(redis_link_t *l, redisCallbackFn *cb, void *privdata)
+{
+    redis_link_cmd_t  *c;
+
+    c = malloc(sizeof(redis_link_cmd_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->link = l;
+    c->gen = l->gen;
+    c->cb = cb;
+    c->privdata = privdata;
+
+    return c;
+}
+
+
+/* a command went out: liveness counts from the first one unanswered */
+
+static void
+redis_link_sent(redis_link_t *l)
+{
     if (l->inflight++ == 0) {
         l->progress = redis_link_now();
     }
@@ -458,8 +468,6 @@ redis_link_commandf(redis_link_t *l, redisCallbackFn *cb, void *privdata,
     if (l->conf.reply_timeout > 0 && !evtimer_pending(l->reply_ev, NULL)) {
         redis_link_timer(l->reply_ev, l->conf.reply_timeout);
     }
-
-    return 0;
 }
 
 

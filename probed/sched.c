@@ -95,7 +95,7 @@ sched_plan(probe_t **probes, int n)
 
     qsort(probes, n, sizeof(probe_t *), sched_cmp);
 
-    now = probed_mono_us();
+    now = devmon_mono_us();
 
     if (sched_anchor == 0) {
         /* phase 0 runs right away at start */
@@ -168,7 +168,7 @@ sched_fire(evutil_socket_t fd, short what, void *arg)
     probe_t   *p;
 
     p = arg;
-    now = probed_mono_us();
+    now = devmon_mono_us();
     late = now - p->due;
     iv = (int64_t) (p->cc->interval * 1e6);
 
