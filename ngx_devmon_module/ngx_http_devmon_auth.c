@@ -430,7 +430,7 @@ ngx_http_devmon_auth_handshake(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    s = ngx_pcalloc(r->pool, sizeof(ngx_http_devmon_session_t));
+    s = ngx_pcalloc(ws->pool, sizeof(ngx_http_devmon_session_t));
     if (s == NULL) {
         goto failed;
     }
@@ -439,7 +439,7 @@ ngx_http_devmon_auth_handshake(ngx_http_request_t *r,
     s->user.len = ngx_strlen(res.jwt.user);
 
     /* "account user\0": account\0 and user\0 point inside it */
-    p = ngx_pnalloc(r->pool, 2 * (s->account.len + s->user.len + 2));
+    p = ngx_pnalloc(ws->pool, 2 * (s->account.len + s->user.len + 2));
     if (p == NULL) {
         goto failed;
     }
@@ -453,7 +453,6 @@ ngx_http_devmon_auth_handshake(ngx_http_request_t *r,
     s->user.data = p;
     ngx_memcpy(p, res.jwt.user, s->user.len + 1);
 
-    s->request = r;
     s->ws = ws;
     s->conf = acf;
     s->exp = (time_t) res.jwt.exp;
@@ -463,7 +462,7 @@ ngx_http_devmon_auth_handshake(ngx_http_request_t *r,
     s->timer.log = r->connection->log;
     s->timer.cancelable = 1;       /* must not hold up a graceful exit */
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(ws->pool, 0);
     if (cln == NULL) {
         goto failed;
     }
@@ -472,6 +471,7 @@ ngx_http_devmon_auth_handshake(ngx_http_request_t *r,
     cln->data = s;
 
     zone = ngx_http_devmon_zone_get(r);
+    s->zone = zone;
 
     if (zone) {
         n = ngx_http_devmon_user_acquire(zone, &s->key, acf->user_limit);
@@ -559,7 +559,7 @@ ngx_http_devmon_auth_on_message(ngx_http_devmon_ws_t *ws, json_t *json)
         return NGX_OK;
     }
 
-    zone = ngx_http_devmon_zone_get(s->request);
+    zone = s->zone;
 
     v = json_object_get(json, "token");
     token = json_is_string(v) ? json_string_value(v) : NULL;
@@ -1023,7 +1023,7 @@ ngx_http_devmon_auth_session_cleanup(void *data)
     }
 
     if (s->counted) {
-        zone = ngx_http_devmon_zone_get(s->request);
+        zone = s->zone;
 
         if (zone) {
             ngx_http_devmon_user_release(zone, &s->key);
@@ -1077,7 +1077,7 @@ ngx_http_devmon_auth_timer_handler(ngx_event_t *ev)
     now = ngx_time();
 
     if (now >= s->exp + s->conf->leeway) {
-        ngx_http_devmon_stat_add(ngx_http_devmon_zone_get(s->request),
+        ngx_http_devmon_stat_add(s->zone,
                                  NGX_HTTP_DEVMON_STAT_CLOSED_EXPIRED);
 
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,

@@ -17,6 +17,7 @@
 #include "ngx_http_devmon_module.h"
 #include "ngx_http_devmon_ws.h"
 #include "ngx_devmon_jwt.h"
+#include "ngx_http_devmon_zone.h"
 
 
 /*
@@ -86,10 +87,10 @@ typedef struct {
 } ngx_http_devmon_auth_result_t;
 
 
-/* per WebSocket connection, in ws->session; lives in the request pool */
+/* per WebSocket connection, in ws->session; lives in ws->pool */
 typedef struct {
-    ngx_http_request_t           *request;
     ngx_http_devmon_ws_t         *ws;
+    ngx_http_devmon_zone_t       *zone;       /* NULL: no devmon_zone */
     ngx_http_devmon_auth_conf_t  *conf;
     ngx_str_t                     account;    /* null-terminated */
     ngx_str_t                     user;       /* null-terminated */

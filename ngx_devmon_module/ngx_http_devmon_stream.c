@@ -565,12 +565,14 @@ ngx_http_devmon_stream_open(ngx_http_devmon_ws_t *ws, ngx_str_t *account)
         goto failed;
     }
 
-    cl = ngx_pcalloc(r->pool, sizeof(ngx_http_devmon_client_t));
+    /* in ws->pool: the request is released once the 101 is out */
+
+    cl = ngx_pcalloc(ws->pool, sizeof(ngx_http_devmon_client_t));
     if (cl == NULL) {
         goto failed;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(ws->pool, 0);
     if (cln == NULL) {
         goto failed;
     }

@@ -20,6 +20,13 @@
 #define NGX_HTTP_DEVMON_WS_WRITE_LINKS  64    /* frames per writev */
 #define NGX_HTTP_DEVMON_WS_QUEUE_INIT   16
 
+/*
+ * ws->pool: one block for ws, its send ring, the auth session and the
+ * stream client with their cleanups (1.6 KB with short account and user
+ * names; the rest leaves room for long ones).
+ */
+#define NGX_HTTP_DEVMON_WS_POOL_SIZE    2048
+
 /* nginx has no name, nor a reason phrase, for it */
 #define NGX_HTTP_DEVMON_UPGRADE_REQUIRED  426
 
@@ -41,6 +48,9 @@ static ngx_int_t ngx_http_devmon_ws_handshake_hook(ngx_http_request_t *r,
 static ngx_int_t ngx_http_devmon_ws_open(ngx_http_request_t *r,
     ngx_http_devmon_ws_t *ws, ngx_uint_t protocol);
 static void ngx_http_devmon_ws_opened(ngx_http_devmon_ws_t *ws);
+static void ngx_http_devmon_ws_request_cleanup(void *data);
+static void ngx_http_devmon_ws_upgraded_handler(ngx_event_t *ev);
+static void ngx_http_devmon_ws_release(ngx_http_devmon_ws_t *ws);
 
 static void ngx_http_devmon_ws_read_handler(ngx_event_t *rev);
 static void ngx_http_devmon_ws_process(ngx_http_devmon_ws_t *ws, u_char *p,
@@ -88,6 +98,8 @@ ngx_http_devmon_ws_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_uint_t                   protocol;
+    ngx_pool_t                  *pool;
+    ngx_pool_cleanup_t          *cln;
     ngx_http_devmon_ws_t        *ws;
     ngx_http_devmon_loc_conf_t  *dlcf;
 
@@ -122,14 +134,32 @@ ngx_http_devmon_ws_handler(ngx_http_request_t *r)
                                       "Retry-After", "1");
     }
 
-    ws = ngx_pcalloc(r->pool, sizeof(ngx_http_devmon_ws_t));
-    if (ws == NULL) {
+    /*
+     * The connection's state outlives the request, which is released once
+     * the 101 is written: it goes in a pool of its own, destroyed with the
+     * request only if the handshake goes no further.
+     */
+
+    pool = ngx_create_pool(NGX_HTTP_DEVMON_WS_POOL_SIZE, r->connection->log);
+    if (pool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ws = ngx_pcalloc(pool, sizeof(ngx_http_devmon_ws_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (ws == NULL || cln == NULL) {
+        ngx_destroy_pool(pool);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ws->request = r;
     ws->connection = r->connection;
+    ws->pool = pool;
     ws->conf = &dlcf->ws;
+
+    cln->handler = ngx_http_devmon_ws_request_cleanup;
+    cln->data = ws;
 
     ngx_http_set_ctx(r, ws, ngx_http_devmon_module);
 
@@ -510,17 +540,17 @@ ngx_http_devmon_ws_open(ngx_http_request_t *r, ngx_http_devmon_ws_t *ws,
     /*
      * Every allocation of the connection's life happens here, or grows;
      * read buffers and write links are on the stack of the handlers, so
-     * an idle connection costs only its request pool.
+     * an idle connection costs only ws->pool (and the connection's own).
      */
 
     ws->out_size = ngx_min(NGX_HTTP_DEVMON_WS_QUEUE_INIT,
                            ws->conf->queue_frames + 2);
-    ws->out = ngx_palloc(r->pool,
+    ws->out = ngx_palloc(ws->pool,
                          ws->out_size * sizeof(ngx_http_devmon_frame_t *));
 
     accept = ngx_pnalloc(r->pool, NGX_DEVMON_WS_ACCEPT_LEN);
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(ws->pool, 0);
 
     if (ws->out == NULL || accept == NULL || cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -584,12 +614,15 @@ ngx_http_devmon_ws_open(ngx_http_request_t *r, ngx_http_devmon_ws_t *ws,
         return rc;
     }
 
-    /* from here on the connection is ours until the request is finalized */
+    /*
+     * From here on the connection is ours: the count keeps the request
+     * until ngx_http_devmon_ws_release() frees it, once the 101 is out.
+     */
 
     r->main->count++;
 
-    c->read->handler = ngx_http_devmon_ws_read_handler;
-    c->write->handler = ngx_http_devmon_ws_write_handler;
+    c->read->handler = ngx_http_devmon_ws_upgraded_handler;
+    c->write->handler = ngx_http_devmon_ws_upgraded_handler;
     c->log->action = "serving devmon WebSocket";
 
     /* idle: ngx_close_idle_connections() tells us of a graceful exit */
@@ -603,9 +636,6 @@ ngx_http_devmon_ws_open(ngx_http_request_t *r, ngx_http_devmon_ws_t *ws,
         ngx_add_timer(&ws->timer, ws->conf->ping_interval);
     }
 
-    /* frames the client sent right behind its handshake */
-    ws->leftover = (r->header_in->pos < r->header_in->last);
-
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "devmon ws: open, subprotocol:%ui", protocol);
 
@@ -613,7 +643,7 @@ ngx_http_devmon_ws_open(ngx_http_request_t *r, ngx_http_devmon_ws_t *ws,
 
     /*
      * The first read and write run from posted events, never from inside
-     * this handler: the request must not be finalized under our caller.
+     * this handler: the request must not be freed under our caller.
      */
 
     ngx_post_event(c->read, &ngx_posted_events);
@@ -629,8 +659,8 @@ ngx_http_devmon_ws_opened(ngx_http_devmon_ws_t *ws)
     /*
      * HOOK opened: the 101 is on its way and frames may be queued with
      * ngx_http_devmon_ws_send() (hello, snapshot: issue 4).  A concern
-     * that keeps state adds its cleanup here:
-     * ngx_pool_cleanup_add(ws->request->pool, 0).
+     * that keeps state allocates it from ws->pool and adds its cleanup
+     * there: ngx_pool_cleanup_add(ws->pool, 0).
      */
 
     ngx_http_devmon_auth_opened(ws);
@@ -673,13 +703,11 @@ ngx_http_devmon_ws_read_handler(ngx_event_t *rev)
     ssize_t                n;
     ngx_uint_t             reads;
     ngx_connection_t      *c;
-    ngx_http_request_t    *r;
     ngx_http_devmon_ws_t  *ws;
     u_char                 buf[NGX_HTTP_DEVMON_WS_READ_SIZE];
 
     c = rev->data;
-    r = c->data;
-    ws = ngx_http_get_module_ctx(r, ngx_http_devmon_module);
+    ws = c->data;
 
     if (c->close) {
         /* graceful shutdown or reload: ngx_close_idle_connections() */
@@ -697,13 +725,6 @@ ngx_http_devmon_ws_read_handler(ngx_event_t *rev)
         }
 
         ngx_post_event(c->write, &ngx_posted_next_events);
-    }
-
-    if (ws->leftover) {
-        ws->leftover = 0;
-        ngx_http_devmon_ws_process(ws, r->header_in->pos,
-                                   r->header_in->last - r->header_in->pos);
-        r->header_in->pos = r->header_in->last;
     }
 
     for (reads = 0; !ws->failed && !ws->close_received; reads++) {
@@ -831,7 +852,7 @@ ngx_http_devmon_ws_data(ngx_http_devmon_ws_t *ws, ngx_devmon_ws_chunk_t *ch)
         size = ngx_max(size, 1024);
         size = ngx_min(size, ws->conf->max_message);
 
-        msg = ngx_palloc(ws->request->pool, size);
+        msg = ngx_palloc(ws->pool, size);
         if (msg == NULL) {
             ngx_http_devmon_ws_fail(ws, NGX_DEVMON_WS_CLOSE_INTERNAL);
             return;
@@ -842,7 +863,7 @@ ngx_http_devmon_ws_data(ngx_http_devmon_ws_t *ws, ngx_devmon_ws_chunk_t *ch)
         }
 
         if (ws->msg) {
-            ngx_pfree(ws->request->pool, ws->msg);
+            ngx_pfree(ws->pool, ws->msg);
         }
 
         ws->msg = msg;
@@ -1308,7 +1329,7 @@ ngx_http_devmon_ws_push(ngx_http_devmon_ws_t *ws, ngx_http_devmon_frame_t *f)
         /* grows by doubling: the queue limit bounds it */
         size = ws->out_size * 2;
 
-        out = ngx_palloc(ws->request->pool,
+        out = ngx_palloc(ws->pool,
                          size * sizeof(ngx_http_devmon_frame_t *));
         if (out == NULL) {
             return NGX_ERROR;
@@ -1318,7 +1339,7 @@ ngx_http_devmon_ws_push(ngx_http_devmon_ws_t *ws, ngx_http_devmon_frame_t *f)
             out[i] = ws->out[(ws->out_head + i) % ws->out_size];
         }
 
-        ngx_pfree(ws->request->pool, ws->out);
+        ngx_pfree(ws->pool, ws->out);
 
         ws->out = out;
         ws->out_size = size;
@@ -1389,12 +1410,10 @@ static void
 ngx_http_devmon_ws_write_handler(ngx_event_t *wev)
 {
     ngx_connection_t      *c;
-    ngx_http_request_t    *r;
     ngx_http_devmon_ws_t  *ws;
 
     c = wev->data;
-    r = c->data;
-    ws = ngx_http_get_module_ctx(r, ngx_http_devmon_module);
+    ws = c->data;
 
     if (ws->aborted) {
         ngx_http_devmon_ws_finalize(ws);
@@ -1408,7 +1427,7 @@ ngx_http_devmon_ws_write_handler(ngx_event_t *wev)
         return;
     }
 
-    if (ws->out_n == 0 && r->out == NULL
+    if (ws->out_n == 0
         && !(c->buffered & NGX_LOWLEVEL_BUFFERED)
         && ws->close_sent && (ws->close_received || ws->failed))
     {
@@ -1426,21 +1445,6 @@ ngx_http_devmon_ws_write_handler(ngx_event_t *wev)
 static ngx_int_t
 ngx_http_devmon_ws_write(ngx_http_devmon_ws_t *ws)
 {
-    ngx_http_request_t  *r;
-
-    r = ws->request;
-
-    if (r->out) {
-        /* the 101 response did not fit in the socket buffer at once */
-        if (ngx_http_write_filter(r, NULL) == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (r->out) {
-            return NGX_AGAIN;
-        }
-    }
-
 #if (NGX_SSL)
     if (ws->connection->ssl) {
         return ngx_http_devmon_ws_send_chain(ws);
@@ -1671,18 +1675,167 @@ ngx_http_devmon_ws_timer_handler(ngx_event_t *ev)
 static void
 ngx_http_devmon_ws_finalize(ngx_http_devmon_ws_t *ws)
 {
-    ngx_http_request_t  *r;
+    ngx_connection_t  *c;
 
     /*
-     * Only called at the end of an event handler of this connection: the
-     * request and its pool, ws included, are freed here.  The count taken
-     * in _open() is the last one, so this closes the connection.
+     * Only called at the end of an event handler of this connection:
+     * ws->pool, ws included, is freed here, then the connection.  Before
+     * the release the count taken in _open() is the request's last one,
+     * so finalizing it does both (see _request_cleanup()).
      */
 
-    r = ws->request;
-    ws->request->connection->idle = 0;
+    c = ws->connection;
+    c->idle = 0;
 
-    ngx_http_finalize_request(r, NGX_DONE);
+    if (ws->request) {
+        ngx_http_finalize_request(ws->request, NGX_DONE);
+        return;
+    }
+
+    ngx_destroy_pool(ws->pool);
+    ngx_http_close_connection(c);
+}
+
+
+/* the request goes before the 101 is out: the connection's state too */
+
+static void
+ngx_http_devmon_ws_request_cleanup(void *data)
+{
+    ngx_http_devmon_ws_t  *ws = data;
+
+    if (ws->request) {
+        ngx_destroy_pool(ws->pool);
+    }
+}
+
+
+/*
+ * Read and write handler from the 101 until the request is released:
+ * c->data is still the request.  The 101 may not have fitted in the
+ * socket at once; the rest is written here.  A read event only waits (its
+ * readiness is kept, or reported again), and so does a graceful exit's
+ * c->close, which the read handler finds after the release.
+ */
+
+static void
+ngx_http_devmon_ws_upgraded_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_http_devmon_ws_t  *ws;
+
+    c = ev->data;
+    r = c->data;
+    ws = ngx_http_get_module_ctx(r, ngx_http_devmon_module);
+
+    if (r->out) {
+        if (ngx_http_write_filter(r, NULL) == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "devmon ws: write to client failed");
+            ngx_http_devmon_ws_finalize(ws);
+            return;
+        }
+
+        if (r->out) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                ngx_http_devmon_ws_finalize(ws);
+            }
+
+            return;
+        }
+    }
+
+    ngx_http_devmon_ws_release(ws);
+
+    c->read->handler = ngx_http_devmon_ws_read_handler;
+    c->write->handler = ngx_http_devmon_ws_write_handler;
+
+    /*
+     * This event is handled now (a graceful exit's call comes from outside
+     * the posted events), the other one right after it.
+     */
+
+    if (ev->write) {
+        if (!c->read->posted) {
+            ngx_post_event(c->read, &ngx_posted_events);
+        }
+
+    } else {
+        ngx_http_devmon_ws_post_write(ws);
+    }
+
+    ev->handler(ev);
+}
+
+
+/*
+ * The 101 is written: the request has nothing left to do and would hold
+ * its pool (two 4 KB blocks) and header buffers for the connection's
+ * life.  It is logged now, with status 101 (so the access log line comes
+ * at the upgrade, not at the close), and freed; the header buffers go
+ * the way ngx_http_set_keepalive() frees them on an idle connection.
+ */
+
+static void
+ngx_http_devmon_ws_release(ngx_http_devmon_ws_t *ws)
+{
+    ngx_buf_t              *b;
+    ngx_chain_t            *cl, *ln;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_connection_t  *hc;
+
+    r = ws->request;
+    c = ws->connection;
+    hc = r->http_connection;
+
+    /* frames the client sent right behind its handshake */
+
+    b = r->header_in;
+
+    if (b->pos < b->last) {
+        ngx_http_devmon_ws_process(ws, b->pos, b->last - b->pos);
+        b->pos = b->last;
+    }
+
+    /* from here the request pool's cleanup leaves ws->pool alone */
+    ws->request = NULL;
+
+    r->main->count = 0;
+    ngx_http_free_request(r, 0);
+
+    c->data = ws;
+    c->destroyed = 0;
+    c->log->action = "serving devmon WebSocket";
+
+    b = c->buffer;
+
+    if (b && b->start && ngx_pfree(c->pool, b->start) == NGX_OK) {
+        b->start = NULL;
+        b->pos = NULL;
+        b->last = NULL;
+        b->end = NULL;
+    }
+
+    for (cl = hc->free; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+        ngx_free_chain(c->pool, ln);
+    }
+
+    hc->free = NULL;
+
+    for (cl = hc->busy; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+        ngx_free_chain(c->pool, ln);
+    }
+
+    hc->busy = NULL;
+    hc->nbusy = 0;
 }
 
 

@@ -124,13 +124,20 @@ struct ngx_http_devmon_frame_s {
 typedef struct ngx_http_devmon_ws_s  ngx_http_devmon_ws_t;
 
 /*
- * One per WebSocket connection, in the request pool; it is the request
- * ctx of ngx_http_devmon_module.  All functions below are for event
- * handlers of the worker (never another thread).
+ * One per WebSocket connection, in a pool of its own (ws->pool) that
+ * also holds the other concerns' state and cleanups.  Until the 101 is
+ * written, ws is the request ctx of ngx_http_devmon_module and the
+ * request pool destroys ws->pool if the handshake fails; then the request
+ * is released (logged with status 101 and freed, header buffers freed as
+ * on a keepalive connection), c->data is ws, ws->request is NULL, and
+ * nothing may look at the request any more.  Closing destroys ws->pool,
+ * then the connection.  All functions below are for event handlers of the
+ * worker (never another thread).
  */
 struct ngx_http_devmon_ws_s {
-    ngx_http_request_t          *request;
+    ngx_http_request_t          *request;    /* until released */
     ngx_connection_t            *connection;
+    ngx_pool_t                  *pool;       /* freed when TCP closes */
     ngx_http_devmon_ws_conf_t   *conf;
 
     /* slots for the other concerns; they own what they point to */
@@ -167,7 +174,6 @@ struct ngx_http_devmon_ws_s {
     u_char                       ping_buf[2];
     u_char                       close_buf[2 + NGX_DEVMON_WS_MAX_CONTROL];
 
-    unsigned                     leftover:1;    /* frames in header_in */
     unsigned                     awaiting_pong:1;
     unsigned                     close_sent:1;
     unsigned                     close_received:1;
@@ -254,9 +260,11 @@ ngx_int_t ngx_http_devmon_ws_on_message(ngx_http_devmon_ws_t *ws,
  *    still refuse with ngx_http_devmon_reject() (token 401, cap 429,
  *    broker 503);
  *  - opened: after the 101 is sent, where hello / snapshot start;
- *  - closed: add ngx_pool_cleanup_add(ws->request->pool, 0) in the opened
- *    hook; it runs when the connection ends, before the ws's own cleanup
- *    (pool cleanups run last-added first), while ws is still valid.
+ *  - closed: state lives in ws->pool, with a cleanup added there by
+ *    ngx_pool_cleanup_add(ws->pool, 0); it runs when the connection ends
+ *    (or when the handshake is refused after the hook allocated it), in
+ *    the reverse order of adding, while ws is still valid.  The request
+ *    is gone by then: keep what is needed (zone, conf) in the state.
  */
 
 
