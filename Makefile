@@ -19,7 +19,7 @@ DEPS :=			build-essential nginx nginx-dev libhiredis-dev \
 			libjwt-dev libjansson-dev libssl-dev libsnmp-dev \
 			liboping-dev libcurl4-openssl-dev libevent-dev \
 			redis-server snmpd snmp openssl curl iproute2 \
-			procps perl libtest-base-perl \
+			procps systemd perl libtest-base-perl \
 			libjson-pp-perl liburi-perl libio-socket-ssl-perl \
 			python3 python3-websockets python3-aiosmtpd \
 			clang libclang-rt-14-dev fping \
