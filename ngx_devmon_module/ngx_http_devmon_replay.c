@@ -31,6 +31,10 @@ static ngx_http_devmon_redis_cmd_t *ngx_http_devmon_replay_range(
 static ngx_http_devmon_redis_cmd_t *ngx_http_devmon_replay_snapshot(
     ngx_http_devmon_redis_t *rds, ngx_str_t *account,
     ngx_http_devmon_redis_reply_pt handler, void *data);
+static void ngx_http_devmon_replay_key(ngx_http_devmon_redis_argv_t *cmd,
+    char *verb, u_char *buf, ngx_str_t *account, char *suffix);
+static void ngx_http_devmon_replay_edge(ngx_http_devmon_redis_argv_t *cmd,
+    ngx_uint_t newest, u_char *buf, ngx_str_t *account);
 static void ngx_http_devmon_replay_range_done(ngx_http_devmon_redis_t *rds,
     redisReply *reply, void *data);
 static void ngx_http_devmon_replay_snapshot_done(
@@ -221,26 +225,8 @@ ngx_http_devmon_replay_range(ngx_http_devmon_redis_t *rds, ngx_str_t *account,
     u_char                        count[NGX_INT_T_LEN];
     ngx_http_devmon_redis_argv_t  cmds[4];
 
-    cmds[0].argc = 2;
-    cmds[0].argv[0] = "GET";
-    cmds[0].argvlen[0] = 3;
-    cmds[0].argv[1] = (char *) epoch;
-    cmds[0].argvlen[1] = ngx_sprintf(epoch, "devmon:{%V}:epoch", account)
-                         - epoch;
-
-    cmds[1].argc = 6;
-    cmds[1].argv[0] = "XRANGE";
-    cmds[1].argvlen[0] = 6;
-    cmds[1].argv[1] = (char *) ev;
-    cmds[1].argvlen[1] = ngx_sprintf(ev, "devmon:{%V}:ev", account) - ev;
-    cmds[1].argv[2] = "-";
-    cmds[1].argvlen[2] = 1;
-    cmds[1].argv[3] = "+";
-    cmds[1].argvlen[3] = 1;
-    cmds[1].argv[4] = "COUNT";
-    cmds[1].argvlen[4] = 5;
-    cmds[1].argv[5] = "1";
-    cmds[1].argvlen[5] = 1;
+    ngx_http_devmon_replay_key(&cmds[0], "GET", epoch, account, "epoch");
+    ngx_http_devmon_replay_edge(&cmds[1], 0, ev, account);
 
     /* "(" makes the start exclusive (Redis 6.2) */
     start[0] = '(';
@@ -251,11 +237,7 @@ ngx_http_devmon_replay_range(ngx_http_devmon_redis_t *rds, ngx_str_t *account,
     cmds[2].argv[5] = (char *) count;
     cmds[2].argvlen[5] = ngx_sprintf(count, "%ui", max + 1) - count;
 
-    cmds[3] = cmds[1];
-    cmds[3].argv[0] = "XREVRANGE";
-    cmds[3].argvlen[0] = 9;
-    cmds[3].argv[2] = "+";
-    cmds[3].argv[3] = "-";
+    ngx_http_devmon_replay_edge(&cmds[3], 1, ev, account);
 
     return ngx_http_devmon_redis_multi(rds, handler, data, cmds, 4);
 }
@@ -273,41 +255,52 @@ ngx_http_devmon_replay_snapshot(ngx_http_devmon_redis_t *rds,
     u_char                        state[NGX_HTTP_DEVMON_KEY_LEN];
     ngx_http_devmon_redis_argv_t  cmds[4];
 
-    cmds[0].argc = 2;
-    cmds[0].argv[0] = "GET";
-    cmds[0].argvlen[0] = 3;
-    cmds[0].argv[1] = (char *) epoch;
-    cmds[0].argvlen[1] = ngx_sprintf(epoch, "devmon:{%V}:epoch", account)
-                         - epoch;
-
-    cmds[1].argc = 2;
-    cmds[1].argv[0] = "HGETALL";
-    cmds[1].argvlen[0] = 7;
-    cmds[1].argv[1] = (char *) devices;
-    cmds[1].argvlen[1] = ngx_sprintf(devices, "devmon:{%V}:devices",
-                                     account)
-                         - devices;
-
-    cmds[2] = cmds[1];
-    cmds[2].argv[1] = (char *) state;
-    cmds[2].argvlen[1] = ngx_sprintf(state, "devmon:{%V}:state", account)
-                         - state;
-
-    cmds[3].argc = 6;
-    cmds[3].argv[0] = "XREVRANGE";
-    cmds[3].argvlen[0] = 9;
-    cmds[3].argv[1] = (char *) ev;
-    cmds[3].argvlen[1] = ngx_sprintf(ev, "devmon:{%V}:ev", account) - ev;
-    cmds[3].argv[2] = "+";
-    cmds[3].argvlen[2] = 1;
-    cmds[3].argv[3] = "-";
-    cmds[3].argvlen[3] = 1;
-    cmds[3].argv[4] = "COUNT";
-    cmds[3].argvlen[4] = 5;
-    cmds[3].argv[5] = "1";
-    cmds[3].argvlen[5] = 1;
+    ngx_http_devmon_replay_key(&cmds[0], "GET", epoch, account, "epoch");
+    ngx_http_devmon_replay_key(&cmds[1], "HGETALL", devices, account,
+                               "devices");
+    ngx_http_devmon_replay_key(&cmds[2], "HGETALL", state, account, "state");
+    ngx_http_devmon_replay_edge(&cmds[3], 1, ev, account);
 
     return ngx_http_devmon_redis_multi(rds, handler, data, cmds, 4);
+}
+
+
+/* "VERB devmon:{A}:suffix", the key printed into buf */
+
+static void
+ngx_http_devmon_replay_key(ngx_http_devmon_redis_argv_t *cmd, char *verb,
+    u_char *buf, ngx_str_t *account, char *suffix)
+{
+    cmd->argc = 2;
+    cmd->argv[0] = verb;
+    cmd->argvlen[0] = ngx_strlen(verb);
+    cmd->argv[1] = (char *) buf;
+    cmd->argvlen[1] = ngx_sprintf(buf, "devmon:{%V}:%s", account, suffix)
+                      - buf;
+}
+
+
+/*
+ * XRANGE ev - + COUNT 1 (the oldest entry) or, with "newest",
+ * XREVRANGE ev + - COUNT 1; the stream key printed into buf.
+ */
+
+static void
+ngx_http_devmon_replay_edge(ngx_http_devmon_redis_argv_t *cmd,
+    ngx_uint_t newest, u_char *buf, ngx_str_t *account)
+{
+    ngx_http_devmon_replay_key(cmd, newest ? "XREVRANGE" : "XRANGE", buf,
+                               account, "ev");
+
+    cmd->argc = 6;
+    cmd->argv[2] = newest ? "+" : "-";
+    cmd->argvlen[2] = 1;
+    cmd->argv[3] = newest ? "-" : "+";
+    cmd->argvlen[3] = 1;
+    cmd->argv[4] = "COUNT";
+    cmd->argvlen[4] = 5;
+    cmd->argv[5] = "1";
+    cmd->argvlen[5] = 1;
 }
 
 
