@@ -16,26 +16,7 @@ Devmon::Stream::setup(port => 6402);
 # status, python client, [error], [alert|crit]
 plan tests => repeat_each() * (4 * blocks());
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_')
-    devmon_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    devmon_jwt_key hs256 $TEST_NGINX_DEVMON_KEYS/hs256.key;
-    devmon_user_limit 0;
-_EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /ws {
-        devmon_ws;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('python_timeout', 60)
-        unless defined $block->python_timeout;
-});
+Devmon::Stream::defaults(python_timeout => 60);
 
 run_tests();
 

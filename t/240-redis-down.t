@@ -17,27 +17,9 @@ Devmon::Stream::setup(port => 6404);
 # status, python client, [alert|crit]
 plan tests => repeat_each() * (3 * blocks());
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_')
-    devmon_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    devmon_jwt_key hs256 $TEST_NGINX_DEVMON_KEYS/hs256.key;
-    devmon_user_limit 0;
+Devmon::Stream::defaults(python_timeout => 70, http_extra => <<'_EOH_');
     devmon_redis_reconnect 50ms 300ms;
-_EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /ws {
-        devmon_ws;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('python_timeout', 70)
-        unless defined $block->python_timeout;
-});
+_EOH_
 
 run_tests();
 

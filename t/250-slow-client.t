@@ -17,18 +17,10 @@ Devmon::Stream::setup(port => 6405);
 # status, python client, [alert|crit]
 plan tests => repeat_each() * (3 * blocks());
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_')
-    devmon_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    devmon_jwt_key hs256 $TEST_NGINX_DEVMON_KEYS/hs256.key;
-    devmon_user_limit 0;
+Devmon::Stream::defaults(python_timeout => 90,
+                         http_extra => <<'_EOH_', config => <<'_EOC_');
     devmon_close_timeout 60s;
-_EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
+_EOH_
     location = /ws {
         devmon_ws;
         devmon_send_queue 64;
@@ -41,11 +33,6 @@ _EOC_
         devmon_send_queue_bytes 64m;
     }
 _EOC_
-        unless defined $block->config;
-
-    $block->set_value('python_timeout', 90)
-        unless defined $block->python_timeout;
-});
 
 run_tests();
 

@@ -20,27 +20,12 @@ Devmon::Stream::setup(port => 6411);
 # status, python client, [alert|crit], error_log
 plan tests => repeat_each() * (4 * blocks());
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', $Devmon::Stream::HttpConfig . <<'_EOC_')
+Devmon::Stream::defaults(python_timeout => 60, http_extra => <<'_EOH_');
     devmon_redis_keepalive 300ms;
     devmon_redis_command_timeout 700ms;
     devmon_redis_connect_timeout 700ms;
     devmon_redis_reconnect 50ms 300ms;
-_EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /ws {
-        devmon_ws;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('python_timeout', 60)
-        unless defined $block->python_timeout;
-});
+_EOH_
 
 run_tests();
 

@@ -19,22 +19,7 @@ Devmon::Stream::setup(port => 6412);
 # status, python client, [error], [alert|crit]
 plan tests => repeat_each() * (4 * blocks());
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', $Devmon::Stream::HttpConfig)
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /ws {
-        devmon_ws;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('python_timeout', 30)
-        unless defined $block->python_timeout;
-});
+Devmon::Stream::defaults(python_timeout => 30);
 
 run_tests();
 

@@ -18,13 +18,7 @@ Devmon::Stream::setup(port => 6413);
 # status, python client, 2 error_log, 3 no_error_log lines
 plan tests => repeat_each() * (7 * blocks());
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', $Devmon::Stream::HttpConfig)
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
+Devmon::Stream::defaults(python_timeout => 60, config => <<'_EOC_');
     location = /ws {
         devmon_ws;
     }
@@ -33,11 +27,6 @@ add_block_preprocessor(sub {
         devmon_status;
     }
 _EOC_
-        unless defined $block->config;
-
-    $block->set_value('python_timeout', 60)
-        unless defined $block->python_timeout;
-});
 
 run_tests();
 

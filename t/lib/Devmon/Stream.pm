@@ -6,7 +6,7 @@ package Devmon::Stream;
 #
 #     use Devmon::Stream;
 #     my $redis = Devmon::Stream::setup(port => 6400);
-#     ... http_config: $Devmon::Stream::HttpConfig ...
+#     Devmon::Stream::defaults(python_timeout => 60);
 
 use strict;
 use warnings;
@@ -14,6 +14,12 @@ use warnings;
 use FindBin;
 use Devmon::Util qw(start_redis);
 use Devmon::JWT;
+
+our $WsConfig = <<'_EOC_';
+    location = /ws {
+        devmon_ws;
+    }
+_EOC_
 
 our $HttpConfig = <<'_EOC_';
     devmon_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
@@ -38,6 +44,29 @@ sub setup {
     $ENV{TEST_NGINX_DEVMON_KEYS} = $Keys->dir;
 
     return start_redis(%o);
+}
+
+
+
+# What a block leaves out: http_config (the broker and the key above, and
+# %o's http_extra lines), config (a /ws location, or %o's config) and the
+# Python client's time limit (%o's python_timeout, 30 s by default).
+
+sub defaults {
+    my %o = @_;
+
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+
+        $block->set_value('http_config', $HttpConfig . ($o{http_extra} // ''))
+            unless defined $block->http_config;
+
+        $block->set_value('config', $o{config} // $WsConfig)
+            unless defined $block->config;
+
+        $block->set_value('python_timeout', $o{python_timeout} // 30)
+            unless defined $block->python_timeout;
+    });
 }
 
 
