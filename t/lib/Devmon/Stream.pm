@@ -55,7 +55,7 @@ sub setup {
 sub defaults {
     my %o = @_;
 
-    Test::Nginx::Socket::add_block_preprocessor(sub {
+    Test::Nginx::Util::add_block_preprocessor(sub {
         my $block = shift;
 
         $block->set_value('http_config', $HttpConfig . ($o{http_extra} // ''))
