@@ -23,7 +23,8 @@ DEPS :=			build-essential nginx nginx-dev libhiredis-dev \
 			libjson-pp-perl liburi-perl libio-socket-ssl-perl \
 			python3 python3-websockets python3-aiosmtpd \
 			clang libclang-rt-14-dev fping \
-			dpkg-dev debhelper lintian chromium valgrind
+			dpkg-dev debhelper lintian chromium valgrind \
+			linux-perf
 
 TEST_ENV :=		TEST_NGINX_BINARY=$(NGINX) \
 			TEST_NGINX_LOAD_MODULES=$(MODULE) \

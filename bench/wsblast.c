@@ -11,7 +11,11 @@
  * "sq" and "pt" like the bench publisher.  It does nothing else, so
  * wsload's frames/s against it is the most wsload can measure here.
  *
- *   wsblast PORT RATE SECS [START_AFTER_S]
+ *   wsblast PORT RATE SECS [START_AFTER_S [PROCS]]
+ *
+ * With PROCS > 1 it forks: each process has its own SO_REUSEPORT listener,
+ * clients and send loop (as nginx's workers would), and prints its own
+ * report line.
  */
 
 #include <errno.h>
@@ -27,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <openssl/sha.h>
 
@@ -57,7 +62,7 @@ static unsigned    wb_nopen;
 int
 main(int argc, char **argv)
 {
-    int                  lfd, ep, n, i, one, port;
+    int                  lfd, ep, n, i, one, port, procs, parent;
     char                 batch[65536], *payload;
     double               rate, secs, after;
     size_t               plen, blen;
@@ -69,7 +74,8 @@ main(int argc, char **argv)
     struct epoll_event   ev, evs[256];
 
     if (argc < 4) {
-        fprintf(stderr, "usage: wsblast PORT RATE SECS [START_AFTER_S]\n");
+        fprintf(stderr, "usage: wsblast PORT RATE SECS "
+                "[START_AFTER_S [PROCS]]\n");
         return 2;
     }
 
@@ -77,6 +83,19 @@ main(int argc, char **argv)
     rate = strtod(argv[2], NULL);
     secs = strtod(argv[3], NULL);
     after = argc > 4 ? strtod(argv[4], NULL) : 3;
+    procs = argc > 5 ? atoi(argv[5]) : 1;
+
+    /* one clock for every process: they start sending together */
+    t0 = wb_us(CLOCK_MONOTONIC);
+
+    parent = 1;
+
+    for (i = 1; i < procs; i++) {
+        if (fork() == 0) {
+            parent = 0;
+            break;
+        }
+    }
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;
@@ -86,6 +105,7 @@ main(int argc, char **argv)
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(int));
 
     memset(&sin, 0, sizeof(struct sockaddr_in));
     sin.sin_family = AF_INET;
@@ -104,7 +124,6 @@ main(int argc, char **argv)
     ev.data.ptr = NULL;
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 
-    t0 = wb_us(CLOCK_MONOTONIC);
     end = t0 + (uint64_t) ((after + secs) * 1e6);
     sent = 0;
     short_writes = 0;
@@ -168,6 +187,13 @@ main(int argc, char **argv)
            (unsigned long long) sent * wb_nopen,
            (unsigned long long) writes,
            (unsigned long long) short_writes);
+    fflush(stdout);
+
+    if (parent) {
+        while (wait(NULL) > 0) {
+            /* the reports of all processes are out when the parent exits */
+        }
+    }
 
     return 0;
 }

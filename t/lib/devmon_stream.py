@@ -140,6 +140,38 @@ def publish(account, events, maxlen=100000):
             for f, e in events]
 
 
+def pipeline(cmds):
+    """Commands in one write on one connection, so that redis-server runs
+    them in one pass and its pub/sub messages leave together; the replies."""
+    s = socket.create_connection(("127.0.0.1", REDIS_PORT), timeout=TIMEOUT)
+    try:
+        f = s.makefile("rb")
+        pre = []
+        if REDIS_PASSWORD:
+            pre.append(("AUTH", REDIS_PASSWORD))
+        if REDIS_DB:
+            pre.append(("SELECT", REDIS_DB))
+        s.sendall(b"".join(_command(*c) for c in pre + list(cmds)))
+        replies = [_read_reply(f) for _ in pre + list(cmds)]
+        return replies[len(pre):]
+    finally:
+        s.close()
+
+
+def publish_cmd(account, ev, maxlen=100000):
+    """The EVALSHA that publishes (field, json) as probed does, for
+    pipeline(); the script is loaded on first use."""
+    global _sha
+    if _sha is None:
+        _sha = redis("SCRIPT", "LOAD", open(LUA).read())
+    keys = ["devmon:{%s}:%s" % (account, k)
+            for k in ("ev", "state", "live", "epoch")]
+    return ("EVALSHA", _sha, 4, *keys, ev[0] or "", ev[1], maxlen)
+
+
+_sha = None
+
+
 def stream_ids(account):
     """Every id in the account's stream, oldest first."""
     return [e[0] for e in redis("XRANGE", "devmon:{%s}:ev" % account,
