@@ -510,3 +510,35 @@ ngx_http_devmon_exit_process(ngx_cycle_t *cycle)
     ngx_http_devmon_stream_exit_process(cycle);
     ngx_http_devmon_zone_exit_process(cycle);
 }
+
+
+/* a whole response from one buffer: status, type, length, header, body */
+
+ngx_int_t
+ngx_http_devmon_send_buf(ngx_http_request_t *r, ngx_uint_t status,
+    char *type, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

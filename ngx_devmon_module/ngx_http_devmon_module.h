@@ -82,6 +82,10 @@ typedef struct {
 } ngx_http_devmon_main_conf_t;
 
 
+ngx_int_t ngx_http_devmon_send_buf(ngx_http_request_t *r, ngx_uint_t status,
+    char *type, ngx_buf_t *b);
+
+
 extern ngx_module_t  ngx_http_devmon_module;
 
 

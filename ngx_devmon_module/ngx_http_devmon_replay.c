@@ -115,16 +115,10 @@ ngx_http_devmon_replay_restart(ngx_http_devmon_client_t *cl,
         return;
     }
 
-    if (cl->query) {
-        ngx_http_devmon_redis_cancel(cl->query);
-        cl->query = NULL;
-    }
-
-    ngx_http_devmon_evbuf_clear(&cl->held);
+    ngx_http_devmon_stream_wait(cl);
 
     cl->reset = reason;
     cl->have_point = 0;
-    cl->state = NGX_HTTP_DEVMON_CLIENT_WAIT;
 
     ngx_http_devmon_stream_kick_client(cl);
 }
@@ -432,8 +426,7 @@ ngx_http_devmon_replay_range_done(ngx_http_devmon_redis_t *rds,
     cl->query = NULL;
 
     if (reply == NULL) {
-        ngx_http_devmon_evbuf_clear(&cl->held);
-        cl->state = NGX_HTTP_DEVMON_CLIENT_WAIT;
+        ngx_http_devmon_stream_wait(cl);
         return;
     }
 
@@ -492,8 +485,7 @@ ngx_http_devmon_replay_snapshot_done(ngx_http_devmon_redis_t *rds,
     cl->query = NULL;
 
     if (reply == NULL) {
-        ngx_http_devmon_evbuf_clear(&cl->held);
-        cl->state = NGX_HTTP_DEVMON_CLIENT_WAIT;
+        ngx_http_devmon_stream_wait(cl);
         return;
     }
 
@@ -1084,7 +1076,6 @@ ngx_http_devmon_snapshot_done(ngx_http_devmon_redis_t *rds,
     size_t               size;
     ngx_int_t            rc;
     ngx_buf_t           *b;
-    ngx_chain_t          out;
     ngx_devmon_id_t      last;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
@@ -1126,24 +1117,7 @@ ngx_http_devmon_snapshot_done(ngx_http_devmon_redis_t *rds,
         goto done;
     }
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        goto done;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_output_filter(r, &out);
+    rc = ngx_http_devmon_send_buf(r, NGX_HTTP_OK, "application/json", b);
 
 done:
 

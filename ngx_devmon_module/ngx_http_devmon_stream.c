@@ -379,13 +379,7 @@ ngx_http_devmon_stream_sub_lost(ngx_http_devmon_worker_t *w)
                 continue;
             }
 
-            if (cl->query) {
-                ngx_http_devmon_redis_cancel(cl->query);
-                cl->query = NULL;
-            }
-
-            ngx_http_devmon_evbuf_clear(&cl->held);
-            cl->state = NGX_HTTP_DEVMON_CLIENT_WAIT;
+            ngx_http_devmon_stream_wait(cl);
         }
     }
 }
@@ -655,12 +649,7 @@ ngx_http_devmon_client_cleanup(void *data)
 
     cl->closed = 1;
 
-    if (cl->query) {
-        ngx_http_devmon_redis_cancel(cl->query);
-        cl->query = NULL;
-    }
-
-    ngx_http_devmon_evbuf_clear(&cl->held);
+    ngx_http_devmon_stream_wait(cl);
     ngx_http_devmon_filter_free(&cl->devices);
     ngx_http_devmon_filter_free(&cl->regions);
 
@@ -1322,11 +1311,10 @@ ngx_http_devmon_stream_text(ngx_http_devmon_client_t *cl, u_char *text,
 }
 
 
-/* ends a client from inside the stream code: no more output, no queries */
+/* the client's query and the live events held for it go: it waits again */
 
 void
-ngx_http_devmon_stream_fail(ngx_http_devmon_client_t *cl, ngx_uint_t code,
-    const char *reason)
+ngx_http_devmon_stream_wait(ngx_http_devmon_client_t *cl)
 {
     if (cl->query) {
         ngx_http_devmon_redis_cancel(cl->query);
@@ -1336,6 +1324,16 @@ ngx_http_devmon_stream_fail(ngx_http_devmon_client_t *cl, ngx_uint_t code,
     ngx_http_devmon_evbuf_clear(&cl->held);
 
     cl->state = NGX_HTTP_DEVMON_CLIENT_WAIT;
+}
+
+
+/* ends a client from inside the stream code: no more output, no queries */
+
+void
+ngx_http_devmon_stream_fail(ngx_http_devmon_client_t *cl, ngx_uint_t code,
+    const char *reason)
+{
+    ngx_http_devmon_stream_wait(cl);
     cl->closed = 1;
 
     ngx_http_devmon_ws_close(cl->ws, code, reason);

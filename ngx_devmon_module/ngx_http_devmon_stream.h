@@ -171,6 +171,7 @@ void ngx_http_devmon_stream_kick(ngx_http_devmon_account_t *acc);
 void ngx_http_devmon_stream_kick_client(ngx_http_devmon_client_t *cl);
 ngx_int_t ngx_http_devmon_stream_text(ngx_http_devmon_client_t *cl,
     u_char *text, size_t len);
+void ngx_http_devmon_stream_wait(ngx_http_devmon_client_t *cl);
 void ngx_http_devmon_stream_fail(ngx_http_devmon_client_t *cl,
     ngx_uint_t code, const char *reason);
 ngx_int_t ngx_http_devmon_stream_account(ngx_http_request_t *r,

@@ -375,10 +375,9 @@ ngx_http_devmon_reject(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *message, const char *header,
     const char *value)
 {
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    size_t      len;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -394,8 +393,6 @@ ngx_http_devmon_reject(ngx_http_request_t *r, ngx_uint_t status,
 
     b->last += ngx_http_devmon_ws_error_json(b->last, "{", error, message,
                                              "}\n");
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
     if (status == NGX_HTTP_DEVMON_UPGRADE_REQUIRED
         && ngx_http_devmon_ws_add_header(r, "Upgrade", (u_char *) "websocket",
@@ -413,27 +410,11 @@ ngx_http_devmon_reject(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = status;
-
     if (status == NGX_HTTP_DEVMON_UPGRADE_REQUIRED) {
         ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
     }
 
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_devmon_send_buf(r, status, "application/json", b);
 }
 
 

@@ -78,8 +78,9 @@ def _command(*args):
     return req
 
 
-def redis(*args, port=None):
-    """One command to the suite's redis-server; the reply, decoded."""
+def _open(port=None):
+    """A connection to the suite's redis-server, authenticated and on its
+    database: (socket, reader)."""
     if REDIS_SOCKET and not port:
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(TIMEOUT)
@@ -87,14 +88,24 @@ def redis(*args, port=None):
     else:
         s = socket.create_connection(("127.0.0.1", port or REDIS_PORT),
                                      timeout=TIMEOUT)
+    f = s.makefile("rb")
     try:
-        f = s.makefile("rb")
         if REDIS_PASSWORD:
             s.sendall(_command("AUTH", REDIS_PASSWORD))
             _read_reply(f)
         if REDIS_DB:
             s.sendall(_command("SELECT", REDIS_DB))
             _read_reply(f)
+    except BaseException:
+        s.close()
+        raise
+    return s, f
+
+
+def redis(*args, port=None):
+    """One command to the suite's redis-server; the reply, decoded."""
+    s, f = _open(port)
+    try:
         s.sendall(_command(*args))
         return _read_reply(f)
     finally:
@@ -143,17 +154,10 @@ def publish(account, events, maxlen=100000):
 def pipeline(cmds):
     """Commands in one write on one connection, so that redis-server runs
     them in one pass and its pub/sub messages leave together; the replies."""
-    s = socket.create_connection(("127.0.0.1", REDIS_PORT), timeout=TIMEOUT)
+    s, f = _open()
     try:
-        f = s.makefile("rb")
-        pre = []
-        if REDIS_PASSWORD:
-            pre.append(("AUTH", REDIS_PASSWORD))
-        if REDIS_DB:
-            pre.append(("SELECT", REDIS_DB))
-        s.sendall(b"".join(_command(*c) for c in pre + list(cmds)))
-        replies = [_read_reply(f) for _ in pre + list(cmds)]
-        return replies[len(pre):]
+        s.sendall(b"".join(_command(*c) for c in cmds))
+        return [_read_reply(f) for _ in cmds]
     finally:
         s.close()
 
